@@ -1,0 +1,97 @@
+"""Every workaround for an upstream defect, in one place. Each names the defect and the version.
+
+:func:`apply` is idempotent and runs on ``import mammut_det``; ``tests/test_compat.py`` fails if a
+workaround stops being needed or stops working.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import types
+
+import numpy as np
+import torch
+
+
+def stub_mmaction_drn() -> None:
+    """mmaction2 1.2.0's PyPI wheel lacks ``mmaction/models/localizers/drn/`` although
+    ``mmaction/models/localizers/__init__.py`` imports ``DRN`` from it, so ``import
+    mmaction.models`` fails with ``No module named 'mmaction.models.localizers.drn'``. A stand-in
+    module with a placeholder ``DRN`` (never registered, never built) lets the rest import."""
+    name = 'mmaction.models.localizers.drn'
+    if name in sys.modules:
+        return
+    try:
+        importlib.util.find_spec(name)
+        return
+    except ModuleNotFoundError:
+        pass
+    stub = types.ModuleType(name)
+
+    class DRN:  # noqa: D401 - a name for the import to bind, unusable by design
+        def __init__(self, *args, **kwargs) -> None:
+            raise ImportError('DRN is missing from the mmaction2 1.2.0 wheel')
+
+    stub.DRN = DRN
+    sys.modules[name] = stub
+
+
+class _NumpyWithFloat(types.ModuleType):
+    """numpy seen through a module that still has ``np.float`` (an alias of ``float``)."""
+
+    float = float
+
+    def __getattr__(self, name: str):
+        return getattr(np, name)
+
+
+def patch_lvis_numpy() -> None:
+    """lvis 0.5.3's ``LVISEval.accumulate`` uses ``np.float``, removed in numpy 1.24, so LVIS
+    evaluation fails with numpy 2. Only ``lvis.eval``'s view of numpy gets the alias back."""
+    try:
+        import lvis.eval as lvis_eval
+    except ImportError:
+        return
+    if not isinstance(lvis_eval.np, _NumpyWithFloat):
+        lvis_eval.np = _NumpyWithFloat('numpy')
+
+
+def allow_mmengine_checkpoints() -> None:
+    """mmengine 0.10.7 saves ``message_hub`` with ``HistoryBuffer`` objects and numpy scalars,
+    which torch >= 2.6 refuses under its default ``torch.load(weights_only=True)`` (``Unsupported
+    global: GLOBAL mmengine.logging.history_buffer.HistoryBuffer``). Allow-list exactly those
+    classes; the safe loader stays on for everything else."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+    dtypes = [type(np.dtype(t)) for t in ('float64', 'float32', 'float16', 'int64', 'int32',
+                                           'int16', 'int8', 'uint8', 'bool')]
+    torch.serialization.add_safe_globals([
+        HistoryBuffer, np.ndarray, np.dtype, *dtypes,
+        np._core.multiarray._reconstruct, np._core.multiarray.scalar,
+    ])
+
+
+def init_cpu_distributed(launcher: str, backend: str = 'gloo') -> None:
+    """mmengine 0.10.7's ``_init_dist_pytorch`` calls ``torch.cuda.set_device`` and so fails
+    without a GPU. For ``--launcher pytorch`` on a CPU machine, initialise the process group
+    ourselves (``Runner.setup_env`` then skips its own init). Pair it with
+    :data:`CPU_DDP_WRAPPER`, since mmengine passes ``device_ids=[LOCAL_RANK]`` to DDP, which DDP
+    rejects for CPU modules."""
+    if launcher != 'pytorch' or torch.cuda.is_available():
+        return
+    import torch.distributed as dist
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend, rank=int(os.environ['RANK']),
+                                world_size=int(os.environ['WORLD_SIZE']))
+
+
+#: ``model_wrapper_cfg`` for DDP on CPU with mmengine 0.10.7 (see :func:`init_cpu_distributed`).
+CPU_DDP_WRAPPER = dict(type='MMDistributedDataParallel', device_ids=None,
+                       broadcast_buffers=False)
+
+
+def apply() -> None:
+    """Apply every import-time workaround (idempotent)."""
+    stub_mmaction_drn()
+    patch_lvis_numpy()
+    allow_mmengine_checkpoints()

@@ -1,0 +1,101 @@
+"""The MaMMUT text decoder: one stack of layers run in two passes that share every weight."""
+from __future__ import annotations
+
+import torch
+from mmengine.model import BaseModule
+from mmengine.registry import MODELS
+from torch import Tensor, nn
+
+from .layers import Block, CrossAttentionBlock
+
+
+@MODELS.register_module()
+class TextDecoder(BaseModule):
+    """Decoder-only text model with cross-attention after every ``cross_attn_every``-th layer.
+
+    Cross-attention block ``j`` follows self-attention layer ``j * cross_attn_every`` (layers
+    0, 2, 4, ... for the default 2), so ``ceil(depth / cross_attn_every)`` blocks in all.
+
+    Contrastive pass (:meth:`encode`): bidirectional, cross-attention off, so the text never sees
+    the image; pooled over the sequence, then projected. Generative pass (:meth:`generate_logits`):
+    causal, cross-attention on, LM head over the vocabulary.
+
+    Args:
+        vocab_size, context_length, width, depth, num_heads, mlp_ratio: shape.
+        embed_dim: contrastive feature size (``text_proj`` maps width to it).
+        cross_attn_every: k, a cross-attention block after layers 0, k, 2k, ...
+        pad_id: padding token id.
+        pool: ``'masked_mean'`` (mean over real tokens, padding masked out of attention too) or
+            ``'mean_all'`` (openMaMMUT: mean over every position, pads attend and are attended).
+        text_proj: learn a contrastive projection (``False`` in openMaMMUT: width == embed_dim).
+        ln_eps: LayerNorm epsilon.
+    """
+
+    def __init__(self, vocab_size: int = 49408, context_length: int = 77, width: int = 512,
+                 depth: int = 12, num_heads: int = 8, mlp_ratio: float = 4.0,
+                 embed_dim: int = 512, cross_attn_every: int = 2, pad_id: int = 0,
+                 pool: str = 'masked_mean', text_proj: bool = True, ln_eps: float = 1e-5,
+                 init_cfg: dict | None = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if pool not in ('masked_mean', 'mean_all'):
+            raise ValueError(f"pool must be 'masked_mean' or 'mean_all', got {pool!r}")
+        if not text_proj and embed_dim != width:
+            raise ValueError(f'text_proj=False needs embed_dim == width ({embed_dim} != {width})')
+        if cross_attn_every < 1:
+            raise ValueError(f'cross_attn_every must be >= 1, got {cross_attn_every}')
+        self.vocab_size = vocab_size
+        self.context_length = context_length
+        self.width = width
+        self.embed_dim = embed_dim
+        self.cross_attn_every = cross_attn_every
+        self.pad_id = pad_id
+        self.pool = pool
+        self.token_embedding = nn.Embedding(vocab_size, width)
+        self.positional_embedding = nn.Parameter(0.01 * torch.randn(context_length, width))
+        self.resblocks = nn.ModuleList(
+            Block(width, num_heads, mlp_ratio, ln_eps) for _ in range(depth))
+        n_cross = (depth + cross_attn_every - 1) // cross_attn_every
+        self.cross_attn = nn.ModuleList(
+            CrossAttentionBlock(width, num_heads, mlp_ratio, ln_eps) for _ in range(n_cross))
+        self.ln_final = nn.LayerNorm(width, eps=ln_eps)
+        self.text_proj = nn.Linear(width, embed_dim, bias=False) if text_proj else None
+        self.lm_head = nn.Linear(width, vocab_size, bias=False)
+        nn.init.normal_(self.token_embedding.weight, std=0.02)
+
+    def _embed(self, tokens: Tensor) -> Tensor:
+        if tokens.shape[1] > self.context_length:
+            raise ValueError(f'{tokens.shape[1]} tokens exceed the context length '
+                             f'{self.context_length}')
+        return self.token_embedding(tokens) + self.positional_embedding[:tokens.shape[1]]
+
+    def encode(self, tokens: Tensor) -> Tensor:
+        """Contrastive pass: ``tokens`` [B, L] -> sequence feature [B, embed_dim] (unnormalised)."""
+        x = self._embed(tokens)
+        if self.pool == 'masked_mean':
+            keep = tokens != self.pad_id
+            attn_mask = keep[:, None, None, :]
+        else:
+            keep, attn_mask = None, None
+        for blk in self.resblocks:
+            x = blk(x, attn_mask=attn_mask)
+        x = self.ln_final(x)
+        if keep is None:
+            feat = x.mean(dim=1)
+        else:
+            w = keep.to(x.dtype).unsqueeze(-1)
+            feat = (x * w).sum(dim=1) / w.sum(dim=1).clamp(min=1.0)
+        return feat if self.text_proj is None else self.text_proj(feat)
+
+    def forward_generative(self, tokens: Tensor, image_tokens: Tensor) -> Tensor:
+        """Generative pass hidden states: ``tokens`` [B, L], ``image_tokens`` [B, S, width]
+        -> [B, L, width] after ``ln_final``. Causal; cross-attends to every image token."""
+        x = self._embed(tokens)
+        for i, blk in enumerate(self.resblocks):
+            x = blk(x, is_causal=True)
+            if i % self.cross_attn_every == 0:
+                x = self.cross_attn[i // self.cross_attn_every](x, image_tokens)
+        return self.ln_final(x)
+
+    def generate_logits(self, tokens: Tensor, image_tokens: Tensor) -> Tensor:
+        """Generative pass: next-token logits [B, L, vocab_size]."""
+        return self.lm_head(self.forward_generative(tokens, image_tokens))
