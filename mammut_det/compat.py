@@ -27,14 +27,20 @@ def stub_mmaction_drn() -> None:
         return
     except ModuleNotFoundError:
         pass
-    stub = types.ModuleType(name)
+    package = types.ModuleType(name)
+    package.__path__ = []
+    module = types.ModuleType(f'{name}.drn')
 
-    class DRN:  # noqa: D401 - a name for the import to bind, unusable by design
+    class DRN:
+        """Placeholder for the missing class: importable, never buildable."""
+
         def __init__(self, *args, **kwargs) -> None:
             raise ImportError('DRN is missing from the mmaction2 1.2.0 wheel')
 
-    stub.DRN = DRN
-    sys.modules[name] = stub
+    module.DRN = DRN
+    package.drn = module
+    sys.modules[name] = package
+    sys.modules[module.__name__] = module
 
 
 class _NumpyWithFloat(types.ModuleType):
@@ -58,15 +64,16 @@ def patch_lvis_numpy() -> None:
 
 
 def allow_mmengine_checkpoints() -> None:
-    """mmengine 0.10.7 saves ``message_hub`` with ``HistoryBuffer`` objects and numpy scalars,
-    which torch >= 2.6 refuses under its default ``torch.load(weights_only=True)`` (``Unsupported
-    global: GLOBAL mmengine.logging.history_buffer.HistoryBuffer``). Allow-list exactly those
-    classes; the safe loader stays on for everything else."""
+    """mmengine 0.10.7 saves ``message_hub`` with ``HistoryBuffer`` objects (whose statistics
+    methods pickle as ``getattr(HistoryBuffer, 'min')``) and numpy arrays and scalars, which torch
+    >= 2.6 refuses under its default ``torch.load(weights_only=True)`` (``Unsupported global:
+    GLOBAL mmengine.logging.history_buffer.HistoryBuffer``). Allow-list exactly those globals;
+    the safe loader stays on, and still refuses calls to anything else."""
     from mmengine.logging.history_buffer import HistoryBuffer
     dtypes = [type(np.dtype(t)) for t in ('float64', 'float32', 'float16', 'int64', 'int32',
                                            'int16', 'int8', 'uint8', 'bool')]
     torch.serialization.add_safe_globals([
-        HistoryBuffer, np.ndarray, np.dtype, *dtypes,
+        HistoryBuffer, getattr, np.ndarray, np.dtype, *dtypes,
         np._core.multiarray._reconstruct, np._core.multiarray.scalar,
     ])
 

@@ -70,7 +70,7 @@ def test_unicode_bytes_always_encodable(tok):
 
 
 def test_empty_string(tok):
-    assert tok.encode_batch(['', '   '])  == [[], []]
+    assert tok.encode_batch(['', '   ']) == [[], []]
     assert tok('')[0].tolist() == [1, 2] + [0] * 14
     assert tok.decode(tok('')[0].tolist()) == ''
 

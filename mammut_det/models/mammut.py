@@ -65,7 +65,7 @@ class MaMMUT(BaseModel):
         self.contrastive_loss = contrastive_loss
         self.focal_alpha = focal_alpha
         self.focal_gamma = focal_gamma
-        self.test_cfg = dict(generate_captions=False, max_new_tokens=None, **(test_cfg or {}))
+        self.test_cfg = {'generate_captions': False, 'max_new_tokens': None, **(test_cfg or {})}
         self.pass_order: tuple[str, ...] | None = None
         self.loss_weights: dict[str, float] = {}
 

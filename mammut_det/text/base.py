@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -37,12 +37,12 @@ class BaseTokenizer(ABC):
         """``texts`` -> LongTensor [B, context_length]."""
         if isinstance(texts, str):
             texts = [texts]
-        out = torch.full((len(texts), self.context_length), self.pad_id, dtype=torch.long)
-        for i, ids in enumerate(self.encode_batch(list(texts))):
+        rows = []
+        for ids in self.encode_batch(list(texts)):
             seq = [self.sot_id, *ids, self.eot_id][:self.context_length]
             seq[-1] = self.eot_id
-            out[i, :len(seq)] = torch.tensor(seq, dtype=torch.long)
-        return out
+            rows.append(seq + [self.pad_id] * (self.context_length - len(seq)))
+        return torch.tensor(rows, dtype=torch.long).view(len(rows), self.context_length)
 
     def num_tokens(self, text: str) -> int:
         """Length of ``text`` with start and end tokens, before truncation."""

@@ -1,4 +1,4 @@
-"""A byte-level BPE tokenizer trained on the captions at hand, backed by Hugging Face ``tokenizers``.
+"""Byte-level BPE trained on the captions at hand, backed by Hugging Face ``tokenizers``.
 
 Vocabulary choice: byte-level BPE, so every unicode string is encodable (the 256 byte symbols are
 always in the alphabet; there is no unknown token). The number of merges, hence the vocabulary

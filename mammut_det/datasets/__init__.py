@@ -1,0 +1,6 @@
+"""Image-caption data for MaMMUT pretraining: the dataset, its transforms and the toy set."""
+from .caption import CaptionDataset
+from .toy_captions import make_toy_captions
+from .transforms import PackCaptionInputs, RandomResizedCrop
+
+__all__ = ['CaptionDataset', 'PackCaptionInputs', 'RandomResizedCrop', 'make_toy_captions']

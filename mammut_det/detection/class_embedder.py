@@ -1,0 +1,208 @@
+"""Class embeddings from the text decoder's contrastive pass, cached in memory and on disk."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from mmengine.logging import print_log
+from mmengine.model import BaseModule
+from mmengine.registry import MODELS
+from mmengine.runner.checkpoint import CheckpointLoader
+from torch import Tensor, nn
+
+from ..registry import TOKENIZERS
+from .vocabulary import DEFAULT_TEMPLATES, check_templates, check_vocabulary, prompt_name
+
+#: Decoder parts the contrastive pass never runs; they are not kept.
+GENERATIVE_ONLY = ('cross_attn.', 'lm_head.')
+
+
+@MODELS.register_module()
+class TextClassEmbedder(BaseModule):
+    """Class names -> L2-normalised class embeddings [K, D]; never sees an image.
+
+    Each name is put into every template, the prompts go through ``TextDecoder.encode`` (the
+    contrastive pass) in batches of ``batch_size``, each prompt embedding is L2-normalised, the
+    mean over templates is taken and normalised again. The decoder is frozen and in eval mode; its
+    generative-only parts (cross-attention blocks, LM head) are dropped. Results are cached in
+    memory and, with ``cache_dir``, on disk, keyed by a hash of the decoder weights, the model and
+    tokenizer configs, the templates and the vocabulary; so a fixed vocabulary costs no text pass
+    once computed.
+
+    Args:
+        text: config of the text decoder (``TextDecoder``).
+        tokenizer: config of a tokenizer from ``mammut_det.registry.TOKENIZERS``.
+        templates: prompts with one ``{}`` each (default :data:`DEFAULT_TEMPLATES`).
+        checkpoint: a MaMMUT checkpoint to load the decoder from (missing and unexpected keys are
+            logged).
+        prefix: key prefix of the decoder in ``checkpoint``.
+        cache_dir: folder of the on-disk cache; ``None`` caches in memory only.
+        batch_size: prompts per text pass.
+        init_cfg: ``dict(type='Pretrained', checkpoint=..., prefix='text.')`` loads the decoder in
+            :meth:`init_weights` (when training starts) instead of at construction, as detector
+            configs do so that testing needs only the detector checkpoint.
+    """
+
+    def __init__(self, text: dict, tokenizer: dict, templates: Sequence[str] | None = None,
+                 checkpoint: str | None = None, prefix: str = 'text.',
+                 cache_dir: str | None = None, batch_size: int = 256,
+                 init_cfg: dict | None = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if batch_size < 1:
+            raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+        self.text = MODELS.build(text)
+        self.tokenizer = TOKENIZERS.build({**tokenizer, '_scope_': TOKENIZERS.scope})
+        if self.tokenizer.context_length > self.text.context_length:
+            raise ValueError(f'tokenizer context_length {self.tokenizer.context_length} exceeds '
+                             f'the decoder context_length {self.text.context_length}')
+        if self.tokenizer.vocab_size > self.text.vocab_size:
+            raise ValueError(f'tokenizer has {self.tokenizer.vocab_size} tokens but the decoder '
+                             f'only {self.text.vocab_size}')
+        self.text.cross_attn = nn.ModuleList()
+        self.text.lm_head = None
+        self.text.requires_grad_(False)
+        self.text.eval()
+        self.templates = check_templates(templates or DEFAULT_TEMPLATES)
+        self.cache_dir = cache_dir
+        self.batch_size = batch_size
+        self._config_key = json.dumps([_plain(text), _plain(tokenizer)], sort_keys=True)
+        self._fingerprint: str | None = None
+        self._memory: dict[str, Tensor] = {}
+        self.num_text_passes = 0
+        if checkpoint is not None:
+            self.load_checkpoint(checkpoint, prefix)
+
+    @property
+    def embed_dim(self) -> int:
+        return self.text.embed_dim
+
+    def train(self, mode: bool = True) -> TextClassEmbedder:
+        """The decoder stays in eval mode."""
+        super().train(mode)
+        self.text.eval()
+        return self
+
+    # -- weights ----------------------------------------------------------------------------
+    def load_checkpoint(self, checkpoint: str, prefix: str = 'text.') -> tuple[list, list]:
+        """Load the decoder from ``checkpoint`` keys starting with ``prefix``; logs and returns
+        (missing keys, unexpected keys). Generative-only keys are skipped and counted."""
+        if not os.path.isfile(checkpoint):
+            raise FileNotFoundError(f'TextClassEmbedder: checkpoint {checkpoint!r} does not exist')
+        ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
+        state = ckpt.get('state_dict', ckpt)
+        sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        if not sub:
+            raise KeyError(f'TextClassEmbedder: no key of {checkpoint!r} starts with {prefix!r}')
+        skipped = [k for k in sub if k.startswith(GENERATIVE_ONLY)]
+        sub = {k: v for k, v in sub.items() if not k.startswith(GENERATIVE_ONLY)}
+        result = self.text.load_state_dict(sub, strict=False)
+        missing, unexpected = sorted(result.missing_keys), sorted(result.unexpected_keys)
+        print_log(f'TextClassEmbedder: loaded {len(sub) - len(unexpected)} decoder tensors from '
+                  f'{checkpoint} (prefix {prefix!r}); {len(skipped)} generative-only tensors '
+                  f'skipped; missing keys: {missing or "none"}; unexpected keys: '
+                  f'{unexpected or "none"}', logger='current',
+                  level=logging.WARNING if missing or unexpected else logging.INFO)
+        self._forget()
+        return missing, unexpected
+
+    def init_weights(self) -> None:
+        cfg = self.init_cfg
+        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+            self.load_checkpoint(cfg['checkpoint'], cfg.get('prefix', 'text.'))
+            self._is_init = True
+            return
+        super().init_weights()
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        self._forget()
+        super()._load_from_state_dict(*args, **kwargs)
+
+    def _forget(self) -> None:
+        self._fingerprint = None
+        self._memory.clear()
+
+    def weights_fingerprint(self) -> str:
+        """SHA-256 over the decoder's tensors (names, dtypes, shapes, bytes); computed once."""
+        if self._fingerprint is None:
+            h = hashlib.sha256()
+            for name, t in self.text.state_dict().items():
+                t = t.detach().cpu().contiguous()
+                h.update(f'{name}:{t.dtype}:{tuple(t.shape)};'.encode())
+                h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+            self._fingerprint = h.hexdigest()
+        return self._fingerprint
+
+    def cache_key(self, class_names: Sequence[str]) -> str:
+        """Hex key of (weights, configs, templates, vocabulary)."""
+        payload = json.dumps([self.weights_fingerprint(), self._config_key, self.templates,
+                              list(class_names)])
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    # -- embeddings -------------------------------------------------------------------------
+    def forward(self, class_names: Sequence[str]) -> Tensor:
+        """``class_names`` (K) -> L2-normalised embeddings [K, D] on the decoder's device."""
+        names = check_vocabulary(class_names)
+        device = self.text.token_embedding.weight.device
+        key = self.cache_key(names)
+        if key not in self._memory:
+            emb = self._read_cache(key, names)
+            if emb is None:
+                emb = self.compute(names).cpu()
+                self._write_cache(key, names, emb)
+            self._memory[key] = emb
+        return self._memory[key].to(device)
+
+    @torch.no_grad()
+    def compute(self, class_names: Sequence[str]) -> Tensor:
+        """The text passes, uncached: [K, D] normalised."""
+        prompts = [t.format(prompt_name(n)) for n in class_names for t in self.templates]
+        device = self.text.token_embedding.weight.device
+        feats = []
+        for start in range(0, len(prompts), self.batch_size):
+            tokens = self.tokenizer(prompts[start:start + self.batch_size]).to(device)
+            if self.text.pool == 'masked_mean':
+                # padding is masked out of attention and pooling, so trailing pads can go
+                length = int((tokens != self.text.pad_id).sum(dim=1).max())
+                tokens = tokens[:, :max(length, 1)]
+            feats.append(F.normalize(self.text.encode(tokens).float(), dim=-1))
+            self.num_text_passes += 1
+        per_prompt = torch.cat(feats).view(len(class_names), len(self.templates), -1)
+        return F.normalize(per_prompt.mean(dim=1), dim=-1)
+
+    def _cache_path(self, key: str) -> str | None:
+        return None if self.cache_dir is None else os.path.join(self.cache_dir, f'{key}.pt')
+
+    def _read_cache(self, key: str, names: tuple[str, ...]) -> Tensor | None:
+        path = self._cache_path(key)
+        if path is None or not os.path.isfile(path):
+            return None
+        entry = torch.load(path, map_location='cpu', weights_only=True)
+        if tuple(entry.get('class_names', ())) != names:
+            return None
+        return entry['embeddings']
+
+    def _write_cache(self, key: str, names: tuple[str, ...], emb: Tensor) -> None:
+        path = self._cache_path(key)
+        if path is None:
+            return
+        os.makedirs(self.cache_dir, exist_ok=True)
+        tmp = f'{path}.{os.getpid()}.tmp'
+        torch.save(dict(embeddings=emb, class_names=list(names), templates=list(self.templates)),
+                    tmp)
+        os.replace(tmp, path)
+
+
+def _plain(cfg) -> object:
+    """A config as JSON-serialisable plain data (for the cache key)."""
+    if isinstance(cfg, dict):
+        return {str(k): _plain(v) for k, v in cfg.items()}
+    if isinstance(cfg, (list, tuple)):
+        return [_plain(v) for v in cfg]
+    if isinstance(cfg, (str, int, float, bool)) or cfg is None:
+        return cfg
+    return repr(cfg)

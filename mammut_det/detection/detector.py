@@ -1,0 +1,197 @@
+"""The MaMMUT open-vocabulary detector: ViT backbone, simple pyramid, RPN, text-classifier RoI
+head, and the test-time VLM score."""
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from mmcv.ops import RoIAlign
+from mmdet.models.detectors import TwoStageDetector
+from mmdet.registry import MODELS as DET_MODELS
+from mmdet.structures import DetDataSample
+from mmdet.structures.bbox import bbox2roi
+from mmengine.registry import MODELS
+from torch import Tensor
+
+from .vocabulary import load_vocabulary
+
+DEFAULT_VLM_SCORE = dict(weight_base=0.35, weight_novel=0.65, temperature=0.01, roi_size=7)
+
+
+@MODELS.register_module()
+class MaMMUTDetector(TwoStageDetector):
+    """Two-stage open-vocabulary detector whose classifier is the text (F-VLM / RO-ViT style).
+
+    The class embeddings come from ``class_embedder`` (a :class:`TextClassEmbedder`) for the
+    current vocabulary; :meth:`set_vocabulary` swaps it without rebuilding anything. Classes
+    outside ``seen_classes`` (those trained on, saved with the weights) take no part in the
+    training loss; at test time each class's detection probability is fused with a VLM score,
+    ``det ** (1 - w) * vlm ** w`` with ``w = weight_base`` for seen classes and ``weight_novel``
+    for the others. The VLM score of a box: RoIAlign on the backbone map, mean over the bins,
+    ``ln_post`` and ``proj`` as in pretraining, cosine similarity to the class embeddings,
+    softmax with ``temperature``.
+
+    Args:
+        backbone, neck, rpn_head, roi_head, train_cfg, test_cfg, data_preprocessor, init_cfg:
+            as :class:`TwoStageDetector` (``roi_head`` an ``OVRoIHead`` with an ``OVBBoxHead``,
+            whose ``embed_dim`` defaults to the text decoder's).
+        class_embedder: config of the :class:`TextClassEmbedder`.
+        vocabulary: initial vocabulary (anything :func:`load_vocabulary` takes).
+        vlm_score: ``weight_base``, ``weight_novel``, ``temperature``, ``roi_size``; ``None``
+            turns the VLM score off.
+    """
+
+    def __init__(self, backbone: dict, neck: dict, rpn_head: dict, roi_head: dict,
+                 class_embedder: dict, train_cfg: dict | None = None,
+                 test_cfg: dict | None = None, vocabulary: str | Sequence[str] = 'lvis_v1',
+                 vlm_score: dict | None = DEFAULT_VLM_SCORE,
+                 data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
+        embedder = DET_MODELS.build(class_embedder)
+        dim = embedder.embed_dim
+        roi_head = copy.deepcopy(roi_head)
+        roi_head['bbox_head'].setdefault('embed_dim', dim)
+        super().__init__(backbone=backbone, neck=neck, rpn_head=rpn_head, roi_head=roi_head,
+                         train_cfg=train_cfg, test_cfg=test_cfg,
+                         data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if not self.with_rpn:
+            raise ValueError('MaMMUTDetector needs an rpn_head')
+        self.class_embedder = embedder
+        head = self.roi_head.bbox_head
+        if not hasattr(head, 'set_class_embeddings'):
+            raise TypeError(f'roi_head.bbox_head must be an OVBBoxHead, got {type(head).__name__}')
+        if head.fc_cls.proj.out_features != dim:
+            raise ValueError(f'bbox_head.embed_dim {head.fc_cls.proj.out_features} != text '
+                             f'embed_dim {dim}')
+        self.vlm_cfg = None
+        if vlm_score is not None:
+            self.vlm_cfg = {**DEFAULT_VLM_SCORE, **vlm_score}
+            if getattr(self.backbone, 'embed_dim', None) != dim:
+                raise ValueError(f'the VLM score needs a MaMMUTViTBackbone with embed_dim {dim}')
+            self.vlm_roi_align = RoIAlign(self.vlm_cfg['roi_size'],
+                                          spatial_scale=1.0 / self.backbone.patch_size,
+                                          sampling_ratio=0, aligned=True)
+        self.class_names: tuple[str, ...] = ()
+        self.seen_classes: tuple[str, ...] | None = None
+        self._classes_stale = True
+        self.set_vocabulary(vocabulary, lazy=True)
+
+    # -- vocabulary ---------------------------------------------------------------------------
+    def set_vocabulary(self, vocabulary: str | Sequence[str],
+                       seen_classes: Sequence[str] | None = None, lazy: bool = False) -> None:
+        """Use ``vocabulary`` from now on (labels index it); ``seen_classes`` replaces the set of
+        classes trained on when given. Embeddings are computed now (or from the cache), or on the
+        next forward when ``lazy``."""
+        self.class_names = load_vocabulary(vocabulary)
+        if seen_classes is not None:
+            if isinstance(seen_classes, str):
+                raise TypeError('seen_classes must be a sequence of class names')
+            self.seen_classes = tuple(seen_classes)
+        self.roi_head.bbox_head.num_classes = len(self.class_names)
+        self._classes_stale = True
+        if not lazy:
+            self._refresh_classes()
+
+    @property
+    def dataset_meta(self) -> dict:
+        """``classes`` (the vocabulary) and ``base_classes`` (seen in training)."""
+        return dict(classes=self.class_names, base_classes=tuple(self.seen_classes or ()))
+
+    @dataset_meta.setter
+    def dataset_meta(self, meta: dict) -> None:
+        self.set_vocabulary(meta['classes'], seen_classes=meta.get('base_classes'), lazy=True)
+
+    def seen_mask(self) -> Tensor:
+        """[K] bool: which vocabulary classes were trained on."""
+        seen = set(self.seen_classes or ())
+        return torch.tensor([n in seen for n in self.class_names], dtype=torch.bool)
+
+    def _refresh_classes(self) -> None:
+        embeddings = self.class_embedder(self.class_names)
+        self.roi_head.bbox_head.set_class_embeddings(embeddings, self.seen_mask())
+        self._classes_stale = False
+
+    @property
+    def class_embeddings(self) -> Tensor:
+        """[K, D] embeddings of the current vocabulary."""
+        if self._classes_stale:
+            self._refresh_classes()
+        return self.roi_head.bbox_head.fc_cls.class_embeddings
+
+    def get_extra_state(self) -> dict:
+        return dict(seen_classes=None if self.seen_classes is None else list(self.seen_classes))
+
+    def set_extra_state(self, state: dict) -> None:
+        seen = state.get('seen_classes')
+        self.seen_classes = None if seen is None else tuple(seen)
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        self._classes_stale = True
+        super()._load_from_state_dict(*args, **kwargs)
+
+    # -- forward ------------------------------------------------------------------------------
+    def forward(self, inputs: Tensor, data_samples: list[DetDataSample] | None = None,
+                mode: str = 'tensor'):
+        if mode == 'loss' and self.seen_classes is None:
+            self.seen_classes = self.class_names
+            self._classes_stale = True
+        if self._classes_stale:
+            self._refresh_classes()
+        return super().forward(inputs, data_samples, mode)
+
+    def loss(self, batch_inputs: Tensor, batch_data_samples: list[DetDataSample]) -> dict:
+        self._check_labels(batch_data_samples)
+        return super().loss(batch_inputs, batch_data_samples)
+
+    def _check_labels(self, batch_data_samples: list[DetDataSample]) -> None:
+        mask = self.roi_head.bbox_head.fc_cls.seen_mask
+        for sample in batch_data_samples:
+            labels = sample.gt_instances.labels
+            if labels.numel() == 0:
+                continue
+            top = int(labels.max())
+            if top >= len(self.class_names):
+                raise ValueError(f'{sample.get("img_path", "an image")}: label {top} but the '
+                                 f'vocabulary has {len(self.class_names)} classes; set it to the '
+                                 'dataset classes (OpenVocabularyHook does)')
+            unseen = labels[~mask.to(labels.device)[labels]]
+            if unseen.numel():
+                name = self.class_names[int(unseen[0])]
+                raise ValueError(f'{sample.get("img_path", "an image")}: annotation of class '
+                                 f'{name!r}, which is not among the seen (training) classes')
+
+    def vlm_region_embeddings(self, backbone_map: Tensor, rois: Tensor) -> Tensor:
+        """L2-normalised image-text embeddings [N, D] of ``rois`` [N, 5] (batch index, x1, y1,
+        x2, y2 in input pixels): RoIAlign on the backbone map [B, C, h, w], mean over the bins,
+        then ``ln_post`` and ``proj`` as the pretraining image feature."""
+        pooled = self.vlm_roi_align(backbone_map, rois.to(backbone_map.dtype)).mean(dim=(2, 3))
+        return F.normalize(self.backbone.embed_regions(pooled).float(), dim=-1)
+
+    def vlm_class_scores(self, backbone_map: Tensor, rois: Tensor) -> Tensor:
+        """VLM class probabilities [N, K]: softmax over the vocabulary of the cosine similarity
+        of :meth:`vlm_region_embeddings` and the class embeddings, divided by ``temperature``."""
+        region = self.vlm_region_embeddings(backbone_map, rois)
+        logits = region @ self.class_embeddings.float().t() / self.vlm_cfg['temperature']
+        return logits.softmax(dim=-1)
+
+    def vlm_weights(self) -> Tensor:
+        """Per-class fusion exponent [K]: ``weight_base`` if seen else ``weight_novel``."""
+        cfg = self.vlm_cfg
+        return torch.where(self.seen_mask(), torch.tensor(cfg['weight_base']),
+                           torch.tensor(cfg['weight_novel']))
+
+    def predict(self, batch_inputs: Tensor, batch_data_samples: list[DetDataSample],
+                rescale: bool = True) -> list[DetDataSample]:
+        """Boxes, scores and labels (indices into the vocabulary) per image."""
+        backbone_out = self.backbone(batch_inputs)
+        x = self.neck(backbone_out)
+        rpn_results_list = self.rpn_head.predict(x, batch_data_samples, rescale=False)
+        kwargs = {}
+        if self.vlm_cfg is not None:
+            rois = bbox2roi([r.bboxes for r in rpn_results_list])
+            kwargs = dict(vlm_scores=self.vlm_class_scores(backbone_out[-1], rois),
+                          vlm_weights=self.vlm_weights().to(batch_inputs.device))
+        results_list = self.roi_head.predict(x, rpn_results_list, batch_data_samples,
+                                             rescale=rescale, **kwargs)
+        return self.add_pred_to_datasample(batch_data_samples, results_list)

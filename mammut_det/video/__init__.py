@@ -1,0 +1,17 @@
+"""Video: the MaMMUT encoder over sparse tubes (TubeViT), action heads, checked video lists.
+
+Importing it registers ``MaMMUTTubeViT`` and ``OpenVocabClsHead`` (MODELS),
+``CheckedVideoDataset`` (DATASETS) and ``SkippedVideoLoggerHook`` (HOOKS) in MMEngine's root
+registries, which MMAction2-scoped configs search.
+"""
+from .checkpoint import ImageCheckpointReport, load_image_state_dict
+from .datasets import CheckedVideoDataset, VideoReadError
+from .heads import VIDEO_TEMPLATES, OpenVocabClsHead, read_class_names
+from .hooks import SkippedVideoLoggerHook
+from .tube_vit import MaMMUTTubeViT
+from .tubes import DEFAULT_TUBES, TubeSpec, scale_tubes, sincos_pos_embed_3d
+
+__all__ = ['CheckedVideoDataset', 'DEFAULT_TUBES', 'ImageCheckpointReport', 'MaMMUTTubeViT',
+           'OpenVocabClsHead', 'SkippedVideoLoggerHook', 'TubeSpec', 'VIDEO_TEMPLATES',
+           'VideoReadError', 'load_image_state_dict', 'read_class_names', 'scale_tubes',
+           'sincos_pos_embed_3d']

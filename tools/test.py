@@ -1,0 +1,110 @@
+"""Test a mammut_det model: ``python tools/test.py CONFIG CHECKPOINT [--out RESULTS.pkl]``.
+
+The command line is MMDetection's ``tools/test.py``; it works for any mammut_det config (detection
+with LVISMetric, video with AccMetric, ...). ``--out`` dumps the raw predictions (one dict per
+sample, as the evaluator receives them) with MMEngine's ``DumpResults``. On a machine without a
+GPU, ``--launcher pytorch`` (torchrun, see ``tools/dist_test.sh``) uses the gloo backend.
+"""
+from __future__ import annotations
+
+import argparse
+import inspect
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.evaluator import DumpResults
+from mmengine.registry import HOOKS, RUNNERS
+from mmengine.runner import Runner
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import mammut_det  # noqa: E402,F401  (registers every module, applies compat)
+from mammut_det import compat  # noqa: E402
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Test (and evaluate) a mammut_det model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save logs and evaluation results')
+    parser.add_argument('--out', help='dump the raw predictions to this pickle file (.pkl)')
+    parser.add_argument('--show', action='store_true', help='show the predictions in a window')
+    parser.add_argument('--show-dir', help='save drawn predictions under WORK_DIR/TIMESTAMP/'
+                                           'SHOW_DIR (or SHOW_DIR if absolute)')
+    parser.add_argument('--wait-time', type=float, default=2, help='seconds per shown image')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value pairs (xxx=yyy format)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
+        parser.error(f'--out must be a .pkl or .pickle file, got {args.out!r}')
+    if not osp.isfile(args.checkpoint):
+        parser.error(f'checkpoint {args.checkpoint!r} does not exist')
+    return args
+
+
+def enable_visualization(cfg: Config, args: argparse.Namespace) -> None:
+    """Switch on the config's visualization hook, whichever library's it is: MMDetection's
+    (``draw``, ``test_out_dir``) or MMAction2's (``enable``, ``out_dir``)."""
+    hook = cfg.get('default_hooks', {}).get('visualization')
+    if hook is None:
+        raise SystemExit('--show/--show-dir need default_hooks.visualization in the config, '
+                         'e.g. dict(type="DetVisualizationHook")')
+    with HOOKS.switch_scope_and_registry(cfg.get('default_scope')) as registry:
+        hook_cls = registry.get(hook['type']) if isinstance(hook['type'], str) else hook['type']
+    if hook_cls is None:
+        raise SystemExit(f'unknown visualization hook {hook["type"]!r}')
+    params = inspect.signature(hook_cls).parameters
+    if 'draw' in params:
+        hook.draw = True
+        hook.test_out_dir = args.show_dir
+    elif 'enable' in params:
+        hook.enable = True
+        hook.out_dir = args.show_dir
+    else:
+        raise SystemExit(f'do not know how to switch on {hook["type"]!r}')
+    if 'show' in params:
+        hook.show = args.show
+    if 'wait_time' in params:
+        hook.wait_time = args.wait_time
+
+
+def build_config(args: argparse.Namespace) -> Config:
+    """Load the config and apply the command-line overrides."""
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    cfg.resume = False
+    if args.show or args.show_dir:
+        enable_visualization(cfg, args)
+    if args.launcher == 'pytorch':
+        import torch
+        if not torch.cuda.is_available():
+            cfg.setdefault('env_cfg', ConfigDict()).setdefault('dist_cfg', {})['backend'] = 'gloo'
+            cfg.model_wrapper_cfg = dict(compat.CPU_DDP_WRAPPER)
+    return cfg
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = build_config(args)
+    compat.init_cpu_distributed(args.launcher)
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    if args.out is not None:
+        runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
+    runner.test()
+
+
+if __name__ == '__main__':
+    main()
