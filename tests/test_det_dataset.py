@@ -9,8 +9,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 import mammut_det  # noqa: F401
-from mammut_det.detection import (TOY_LVIS_CLASSES, LVISV1OVDataset, load_vocabulary,
-                                  make_toy_lvis)
+from mammut_det.detection import TOY_LVIS_CLASSES, LVISV1OVDataset, load_vocabulary, make_toy_lvis
 
 CONFIG = 'configs/detection/mammut-tiny_ovd_toy-lvis.py'
 RARE = {'white_circle', 'purple_triangle'}

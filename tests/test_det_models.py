@@ -16,9 +16,16 @@ from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
 import mammut_det  # noqa: F401
-from mammut_det.detection import (TOY_LVIS_CLASSES, LayerDecayOptimWrapperConstructor,
-                                  MaMMUTViTBackbone, SimpleFeaturePyramid, TextClassEmbedder,
-                                  fuse_scores, window_partition, window_unpartition)
+from mammut_det.detection import (
+    TOY_LVIS_CLASSES,
+    LayerDecayOptimWrapperConstructor,
+    MaMMUTViTBackbone,
+    SimpleFeaturePyramid,
+    TextClassEmbedder,
+    fuse_scores,
+    window_partition,
+    window_unpartition,
+)
 from mammut_det.detection.ov_bbox_head import UNSEEN_LOGIT
 from mammut_det.detection.vocabulary import DEFAULT_TEMPLATES, prompt_name
 from mammut_det.models import MaMMUT, MaMMUTViT
@@ -216,7 +223,7 @@ def test_class_embeddings_cache_and_independence_from_images(cfg, detector, tmp_
     # other weights -> another key -> computed again
     with torch.no_grad():
         second.text.ln_final.bias.add_(0.1)
-    second._forget()
+    second.reset_cache()
     assert not torch.allclose(second(names), emb)
     assert second.num_text_passes == 1 and len(os.listdir(tmp_path)) == 2
 

@@ -80,6 +80,10 @@ def main() -> None:
     cfg = build_config(args)
     compat.init_cpu_distributed(args.launcher)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    if runner.distributed:
+        import torch.distributed as dist
+        runner.logger.info(f'distributed training: world size {runner.world_size}, '
+                           f'backend {dist.get_backend()}')
     runner.train()
     if runner.rank == 0:
         last = osp.join(runner.work_dir, 'last_checkpoint')

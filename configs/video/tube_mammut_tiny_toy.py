@@ -10,7 +10,7 @@ model = dict(
                   average_clips='prob', topk=(1,)),
     data_preprocessor=dict(type='ActionDataPreprocessor', mean=[122.8, 116.3, 104.0],
                            std=[68.5, 66.6, 70.3], format_shape='NCTHW'))
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=30, val_interval=10)
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=12, val_interval=12)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(optimizer=dict(type='AdamW', lr=2e-3, weight_decay=0.05),
@@ -18,8 +18,8 @@ optim_wrapper = dict(optimizer=dict(type='AdamW', lr=2e-3, weight_decay=0.05),
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=3,
          convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=27, eta_min=1e-5, by_epoch=True, begin=3, end=30,
+    dict(type='CosineAnnealingLR', T_max=9, eta_min=1e-5, by_epoch=True, begin=3, end=12,
          convert_to_iter_based=True),
 ]
-default_hooks = dict(logger=dict(interval=4),
-                     checkpoint=dict(interval=10, save_best=None, max_keep_ckpts=1))
+default_hooks = dict(logger=dict(interval=8),
+                     checkpoint=dict(interval=12, save_best=None, max_keep_ckpts=1))

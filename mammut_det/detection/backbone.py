@@ -129,14 +129,16 @@ class MaMMUTViTBackbone(MaMMUTViT):
 
     # -- forward ----------------------------------------------------------------------------
     def _run_block(self, blk: Block, x: Tensor, grid: tuple[int, int], windowed: bool) -> Tensor:
+        """``x`` [B, N, C] through ``blk``; when ``windowed``, only the attention runs on the
+        (padded) windows, as ViTDet, so the MLP never computes padding."""
         if not windowed:
             return blk(x)
         b, _, c = x.shape
         ws = self.window_size
-        windows, padded = window_partition(x.view(b, grid[0], grid[1], c), ws)
-        mask = window_key_mask(grid, ws, b, x.device)
-        out = blk(windows, attn_mask=mask)
-        return window_unpartition(out, ws, padded, grid).reshape(b, -1, c)
+        windows, padded = window_partition(blk.ln_1(x).view(b, grid[0], grid[1], c), ws)
+        attn = blk.attn(windows, attn_mask=window_key_mask(grid, ws, b, x.device))
+        x = x + window_unpartition(attn, ws, padded, grid).reshape(b, -1, c)
+        return x + blk.mlp(blk.ln_2(x))
 
     def forward(self, images: Tensor) -> tuple[Tensor]:
         """``images`` [B, 3, H, W] -> (block output map [B, C, H/p, W/p],)."""

@@ -107,7 +107,7 @@ class TextClassEmbedder(BaseModule):
                   f'skipped; missing keys: {missing or "none"}; unexpected keys: '
                   f'{unexpected or "none"}', logger='current',
                   level=logging.WARNING if missing or unexpected else logging.INFO)
-        self._forget()
+        self.reset_cache()
         return missing, unexpected
 
     def init_weights(self) -> None:
@@ -119,10 +119,11 @@ class TextClassEmbedder(BaseModule):
         super().init_weights()
 
     def _load_from_state_dict(self, *args, **kwargs) -> None:
-        self._forget()
+        self.reset_cache()
         super()._load_from_state_dict(*args, **kwargs)
 
-    def _forget(self) -> None:
+    def reset_cache(self) -> None:
+        """Forget the in-memory embeddings and the weights fingerprint (the disk cache stays)."""
         self._fingerprint = None
         self._memory.clear()
 

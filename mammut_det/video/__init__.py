@@ -6,12 +6,11 @@ registries, which MMAction2-scoped configs search.
 """
 from .checkpoint import ImageCheckpointReport, load_image_state_dict
 from .datasets import CheckedVideoDataset, VideoReadError
-from .heads import VIDEO_TEMPLATES, OpenVocabClsHead, read_class_names
+from .heads import VIDEO_TEMPLATES, OpenVocabClsHead
 from .hooks import SkippedVideoLoggerHook
 from .tube_vit import MaMMUTTubeViT
 from .tubes import DEFAULT_TUBES, TubeSpec, scale_tubes, sincos_pos_embed_3d
 
 __all__ = ['CheckedVideoDataset', 'DEFAULT_TUBES', 'ImageCheckpointReport', 'MaMMUTTubeViT',
            'OpenVocabClsHead', 'SkippedVideoLoggerHook', 'TubeSpec', 'VIDEO_TEMPLATES',
-           'VideoReadError', 'load_image_state_dict', 'read_class_names', 'scale_tubes',
-           'sincos_pos_embed_3d']
+           'VideoReadError', 'load_image_state_dict', 'scale_tubes', 'sincos_pos_embed_3d']

@@ -11,7 +11,7 @@ from mmengine.fileio import exists, list_from_file
 from mmengine.logging import print_log
 from mmengine.registry import DATASETS
 
-from .heads import read_class_names
+from ..detection.vocabulary import load_vocabulary
 
 #: Slots of the shared skip counter: one per dataloader worker (ids wrap around), so that workers
 #: never increment the same cell.
@@ -71,7 +71,7 @@ class CheckedVideoDataset(VideoDataset):
         if kwargs.get('multi_class'):
             raise ValueError('CheckedVideoDataset reads single-label lists; use VideoDataset '
                              'for multi_class')
-        self.class_names = read_class_names(classes) if classes is not None else None
+        self.class_names = list(load_vocabulary(classes)) if classes is not None else None
         if self.class_names is not None:
             if num_classes is not None and num_classes != len(self.class_names):
                 raise ValueError(f'num_classes={num_classes} but {len(self.class_names)} classes '

@@ -7,9 +7,11 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from mmaction.models.heads import BaseHead
-from mmengine.fileio import list_from_file
 from mmengine.registry import MODELS
 from torch import Tensor, nn
+
+from ..detection.class_embedder import TextClassEmbedder
+from ..detection.vocabulary import load_vocabulary
 
 #: Prompt templates for action names (a subset of CLIP's Kinetics prompts).
 VIDEO_TEMPLATES = (
@@ -24,29 +26,19 @@ VIDEO_TEMPLATES = (
 )
 
 
-def read_class_names(class_names: str | Sequence[str]) -> list[str]:
-    """A list of names, or a text file with one name per line (blank lines skipped)."""
-    if isinstance(class_names, str):
-        names = [line.strip() for line in list_from_file(class_names) if line.strip()]
-        if not names:
-            raise ValueError(f'class-name file {class_names} is empty')
-        return names
-    names = [str(n) for n in class_names]
-    if not names:
-        raise ValueError('class_names is empty')
-    return names
-
-
 def build_class_embedder(embedder: dict | nn.Module) -> nn.Module:
     """A :class:`~mammut_det.detection.class_embedder.TextClassEmbedder` from its arguments
-    (``type`` optional; ``templates`` default to :data:`VIDEO_TEMPLATES`), or the module itself."""
+    (``type`` optional; ``templates`` default to :data:`VIDEO_TEMPLATES`; an ``init_cfg``
+    checkpoint is loaded now), or the module itself."""
     if isinstance(embedder, nn.Module):
         return embedder
-    from ..detection.class_embedder import TextClassEmbedder
     kwargs = dict(embedder)
     kwargs.pop('type', None)
     kwargs.setdefault('templates', list(VIDEO_TEMPLATES))
-    return TextClassEmbedder(**kwargs)
+    module = TextClassEmbedder(**kwargs)
+    if module.init_cfg:
+        module.init_weights()
+    return module
 
 
 @MODELS.register_module()
@@ -62,7 +54,8 @@ class OpenVocabClsHead(BaseHead):
 
     Args:
         in_channels: clip feature size (the backbone's ``embed_dim``).
-        class_names: names, or a file with one name per line.
+        class_names: names, a file with one name per line, or a comma-separated string
+            (:func:`~mammut_det.detection.vocabulary.load_vocabulary`).
         embedder: ``TextClassEmbedder`` arguments (``text``, ``tokenizer``, ``checkpoint`` ...) or
             a built embedder: ``forward(names) -> [K, D]`` L2-normalised.
         temperature: initial temperature of the cosine logits.
@@ -74,7 +67,7 @@ class OpenVocabClsHead(BaseHead):
     def __init__(self, in_channels: int, class_names: str | Sequence[str],
                  embedder: dict | nn.Module, temperature: float = 0.01,
                  learn_temperature: bool = True, **kwargs) -> None:
-        names = read_class_names(class_names)
+        names = list(load_vocabulary(class_names))
         kwargs.setdefault('loss_cls', dict(type='CrossEntropyLoss'))
         super().__init__(num_classes=len(names), in_channels=in_channels, **kwargs)
         object.__setattr__(self, 'embedder', build_class_embedder(embedder))
@@ -86,7 +79,7 @@ class OpenVocabClsHead(BaseHead):
     @torch.no_grad()
     def set_class_names(self, class_names: str | Sequence[str]) -> None:
         """Embed a new vocabulary; predictions then range over these names."""
-        names = read_class_names(class_names)
+        names = list(load_vocabulary(class_names))
         emb = self.embedder(names).detach().float()
         if emb.shape != (len(names), self.in_channels):
             raise ValueError(f'class embedder gave {tuple(emb.shape)} for {len(names)} names; the '

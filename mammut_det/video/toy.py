@@ -50,7 +50,7 @@ def write_mp4(path: str, frames: np.ndarray, fps: float = 8.0) -> None:
     writer.release()
 
 
-def make_moving_dataset(root: str, num_train: int = 64, num_val: int = 64,
+def make_moving_dataset(root: str, num_train: int = 256, num_val: int = 64,
                           num_frames: int = 16, size: int = 32, seed: int = 0) -> dict[str, str]:
     """Write ``root/videos/*.mp4``, ``root/train.txt``, ``root/val.txt`` (``path label`` lines,
     paths relative to ``root/videos``) and ``root/classes.txt``; balanced classes. Returns the
@@ -78,7 +78,7 @@ def make_moving_dataset(root: str, num_train: int = 64, num_val: int = 64,
 def main() -> None:
     parser = argparse.ArgumentParser(description='Write the moving-dot toy video dataset.')
     parser.add_argument('root', help='output folder, e.g. data/toy_video')
-    parser.add_argument('--num-train', type=int, default=64)
+    parser.add_argument('--num-train', type=int, default=256)
     parser.add_argument('--num-val', type=int, default=64)
     parser.add_argument('--num-frames', type=int, default=16)
     parser.add_argument('--size', type=int, default=32)

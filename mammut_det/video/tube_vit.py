@@ -50,7 +50,8 @@ class MaMMUTTubeViT(MaMMUTViT):
         frame_offset: first frame with tokens (default ``frame_stride // 2``).
         use_tubes: False for the ablation: each of those frames is encoded alone by the image
             model and the pooled features are averaged (no tubes, no joint attention).
-        pretrained: a MaMMUT pretraining or image checkpoint loaded in :meth:`init_weights`.
+        pretrained: a MaMMUT pretraining or image checkpoint, loaded when the module is built (so
+            that a test run, which never calls ``init_weights``, has the weights too).
         pretrained_prefix: key prefix of the image encoder in it (``'visual.'`` for MaMMUT).
         inflate_tubes: initialise tube kernels from the loaded patch kernel (resized, spread over
             time) rather than keeping their random initialisation.
@@ -82,9 +83,8 @@ class MaMMUTTubeViT(MaMMUTViT):
         self.tube_convs = nn.ModuleList(
             nn.Conv3d(3, self.width, spec.kernel, spec.stride, bias=bias) for spec in specs)
         self.pos_gate = nn.Parameter(torch.zeros(()))
-        self.pretrained = pretrained
-        self.pretrained_prefix = pretrained_prefix
-        self.inflate_tubes = inflate_tubes
+        if pretrained:
+            self.load_image_checkpoint(pretrained, pretrained_prefix, inflate_tubes=inflate_tubes)
 
     # -- geometry ---------------------------------------------------------------------------
     def frame_indices(self, num_frames: int) -> list[int]:
@@ -207,9 +207,3 @@ class MaMMUTTubeViT(MaMMUTViT):
             report.inflated = True
         report.log()
         return report
-
-    def init_weights(self) -> None:
-        super().init_weights()
-        if self.pretrained:
-            self.load_image_checkpoint(self.pretrained, self.pretrained_prefix,
-                                       inflate_tubes=self.inflate_tubes)
