@@ -15,7 +15,7 @@ from mmdet.structures.bbox import bbox2roi
 from mmengine.registry import MODELS
 from torch import Tensor
 
-from .vocabulary import load_vocabulary
+from .vocabulary import load_vocabulary, prompt_name
 
 DEFAULT_VLM_SCORE = dict(weight_base=0.35, weight_novel=0.65, temperature=0.01, roi_size=7)
 
@@ -103,9 +103,10 @@ class MaMMUTDetector(TwoStageDetector):
         self.set_vocabulary(meta['classes'], seen_classes=meta.get('base_classes'), lazy=True)
 
     def seen_mask(self) -> Tensor:
-        """[K] bool: which vocabulary classes were trained on."""
-        seen = set(self.seen_classes or ())
-        return torch.tensor([n in seen for n in self.class_names], dtype=torch.bool)
+        """[K] bool: which vocabulary classes were trained on (names compared as they read in
+        the prompts, so ``'red square'`` is the trained ``'red_square'``)."""
+        seen = {prompt_name(n) for n in self.seen_classes or ()}
+        return torch.tensor([prompt_name(n) in seen for n in self.class_names], dtype=torch.bool)
 
     def _refresh_classes(self) -> None:
         embeddings = self.class_embedder(self.class_names)
