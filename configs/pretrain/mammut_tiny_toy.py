@@ -19,8 +19,9 @@ train_dataloader = dict(
     batch_size=64, num_workers=2, persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     collate_fn=dict(type='pseudo_collate'),
+    # the tokenizer only serves to warn (file:line) about captions it will truncate
     dataset=dict(type='CaptionDataset', data_root=data_root, ann_file='train.jsonl',
-                 pipeline=train_pipeline))
+                 tokenizer={{_base_.tokenizer_cfg}}, pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=100, num_workers=1, persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
