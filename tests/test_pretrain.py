@@ -35,9 +35,10 @@ def write_cfg(tmp_path: Path, data: Path, max_iters: int, ckpt_interval: int,
     cfg = f'''
 _base_ = [{str(BASE_CFG)!r}]
 data_root = {str(data) + '/'!r}
-model = dict(tokenizer=dict(path={str(data / 'tokenizer.json')!r}))
+model = dict(tokenizer=dict(type='BPETokenizer', path={str(data / 'tokenizer.json')!r},
+                            context_length=32))
 train_dataloader = dict(batch_size={batch_size}, num_workers=0, persistent_workers=False,
-                        dataset=dict(data_root=data_root))
+                        dataset=dict(data_root=data_root, tokenizer=model['tokenizer']))
 val_dataloader = dict(num_workers=0, persistent_workers=False,
                       dataset=dict(data_root=data_root))
 test_dataloader = val_dataloader
