@@ -25,21 +25,23 @@ from mammut_det.video import MaMMUTTubeViT
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
-def median_time(fn, repeats: int, device: torch.device) -> float:
-    """Median seconds of ``fn()`` over ``repeats`` runs after one warm-up run."""
-    def sync() -> None:
-        if device.type == 'cuda':
-            torch.cuda.synchronize()
-
-    fn()
-    sync()
-    times = []
-    for _ in range(repeats):
+def median_times(fns: dict, repeats: int, device: torch.device) -> dict[str, float]:
+    """Median seconds of each ``fns[name]()`` over ``repeats`` rounds after one warm-up round;
+    the runs are interleaved so that load from other processes affects all of them alike."""
+    def run(fn) -> float:
         start = time.perf_counter()
         fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        if device.type == 'cuda':
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+    for fn in fns.values():
+        run(fn)
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            times[name].append(run(fn))
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main() -> None:
@@ -78,10 +80,10 @@ def main() -> None:
     print('tube tokens: ' + ', '.join(f'{k} {v}' for k, v in counts.items()))
     print('tubes: ' + '; '.join(f'kernel {s.kernel} stride {s.stride} offset {s.offset}'
                                 for s in model.tubes))
-    results = {}
     with torch.no_grad():
-        for name, (tokens, fn) in runs.items():
-            results[name] = (tokens, median_time(fn, args.repeats, device))
+        seconds = median_times({name: fn for name, (_, fn) in runs.items()}, args.repeats,
+                               device)
+    results = {name: (tokens, seconds[name]) for name, (tokens, _) in runs.items()}
     print(f'{"encoder run":<28}{"tokens/clip":>12}{"forward s":>12}')
     for name, (tokens, seconds) in results.items():
         print(f'{name:<28}{tokens:>12}{seconds:>12.3f}')

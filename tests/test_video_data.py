@@ -152,3 +152,25 @@ def test_training_epoch_survives_bad_videos_and_logs_the_count(videos, tmp_path)
     log = open(osp.join(runner.log_dir, f'{runner.timestamp}.log')).read()
     assert f'epoch 1: skipped {skipped} unreadable videos ({skipped} since the start)' in log
     assert 'skipping unreadable video' in log and 'corrupt.mp4' in log
+
+
+def test_kinetics_pipelines_give_32_frame_224_clips(tmp_path):
+    rng = np.random.default_rng(1)
+    frames = rng.integers(0, 256, size=(40, 72, 96, 3), dtype=np.uint8)
+    write_mp4(str(tmp_path / 'clip.mp4'), frames)
+    with open(tmp_path / 'list.txt', 'w') as f:
+        f.write('clip.mp4 399\n')
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/_base_/datasets/kinetics400.py'))
+    shapes = {}
+    for split in ('train', 'val', 'test'):
+        ds_cfg = cfg[f'{split}_dataloader'].dataset
+        with DefaultScope.overwrite_default_scope('mmaction'):
+            ds = CheckedVideoDataset(ann_file=str(tmp_path / 'list.txt'),
+                                     data_prefix=dict(video=str(tmp_path)),
+                                     num_classes=ds_cfg.num_classes, pipeline=ds_cfg.pipeline,
+                                     test_mode=ds_cfg.get('test_mode', False))
+        sample = ds[0]
+        shapes[split] = tuple(sample['inputs'].shape)
+        assert int(sample['data_samples'].gt_label) == 399
+    assert shapes == {'train': (1, 3, 32, 224, 224), 'val': (1, 3, 32, 224, 224),
+                      'test': (12, 3, 32, 224, 224)}  # 4 clips x 3 crops

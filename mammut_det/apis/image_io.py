@@ -62,23 +62,26 @@ def read_image(path: str) -> np.ndarray:
         raise ImageReadError(f'{path}: not an image Pillow can identify (wrong extension or '
                              'corrupt header)') from e
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise ImageReadError(f'{path}: cannot decode the image ({e})') from e
+        raise ImageReadError(f'{path}: cannot read the image ({e})') from e
     if array.ndim != 3 or array.shape[0] == 0 or array.shape[1] == 0:
         raise ImageReadError(f'{path}: empty image of shape {array.shape}')
     return np.ascontiguousarray(array[:, :, ::-1])
 
 
-def list_images(source: str, extensions: Sequence[str] = IMAGE_EXTENSIONS
-                ) -> tuple[list[str], list[str]]:
-    """``source`` (an image file, or a folder searched recursively) -> (image paths, sorted;
-    other files that were passed over). A folder without images raises ``FileNotFoundError``."""
+def list_images(source: str, extensions: Sequence[str] = IMAGE_EXTENSIONS,
+                exclude: str | None = None) -> tuple[list[str], list[str]]:
+    """``source`` (an image file, or a folder searched recursively, leaving out the folder
+    ``exclude``, e.g. the output folder) -> (image paths, sorted; other files that were passed
+    over). A folder without images raises ``FileNotFoundError``."""
     if os.path.isfile(source):
         return [source], []
     if not os.path.isdir(source):
         raise FileNotFoundError(f'input {source!r} is neither a file nor a folder')
     exts = tuple(e.lower() for e in extensions)
     images, others = [], []
-    for folder, _, files in os.walk(source):
+    skip = os.path.realpath(exclude) if exclude else None
+    for folder, dirs, files in os.walk(source):
+        dirs[:] = [d for d in dirs if os.path.realpath(os.path.join(folder, d)) != skip]
         for name in files:
             path = os.path.join(folder, name)
             (images if name.lower().endswith(exts) else others).append(path)

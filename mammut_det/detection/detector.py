@@ -95,8 +95,11 @@ class MaMMUTDetector(TwoStageDetector):
 
     @property
     def dataset_meta(self) -> dict:
-        """``classes`` (the vocabulary) and ``base_classes`` (seen in training)."""
-        return dict(classes=self.class_names, base_classes=tuple(self.seen_classes or ()))
+        """``classes`` (the vocabulary) and, once known, ``base_classes`` (seen in training)."""
+        meta = dict(classes=self.class_names)
+        if self.seen_classes is not None:
+            meta['base_classes'] = self.seen_classes
+        return meta
 
     @dataset_meta.setter
     def dataset_meta(self, meta: dict) -> None:

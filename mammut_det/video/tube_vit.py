@@ -127,7 +127,8 @@ class MaMMUTTubeViT(MaMMUTViT):
         yx = torch.stack([ys, xs], dim=-1).reshape(-1, 2).float()
         ts = torch.tensor(idx, dtype=torch.float32).repeat_interleave(yx.shape[0])[:, None]
         coords = torch.cat([ts, yx.repeat(len(idx), 1)], dim=1)
-        x = x + self._gated_sincos(coords).view(len(idx), -1, self.width).repeat(b, 1, 1)
+        sincos = self._gated_sincos(coords).view(len(idx), -1, self.width).repeat(b, 1, 1)
+        x = x + sincos.to(x.dtype)
         if self.class_embedding is not None:
             cls = (self.class_embedding + self.positional_embedding[0]).to(x.dtype)
             x = torch.cat([cls.expand(x.shape[0], 1, -1), x], dim=1)

@@ -1,0 +1,236 @@
+"""Open-vocabulary detection on images: MMDetection's ``DetInferencer`` for a
+:class:`~mammut_det.detection.MaMMUTDetector`, whose vocabulary can change between calls."""
+from __future__ import annotations
+
+import copy
+import os
+import time
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+from mmdet.apis import DetInferencer
+from mmdet.registry import VISUALIZERS
+from mmdet.structures import DetDataSample
+from mmdet.utils import get_test_pipeline_cfg
+from mmengine.config import Config, ConfigDict
+from mmengine.dataset import Compose
+from mmengine.registry import MODELS
+from rich.progress import track
+from torch import nn
+
+from ..detection import MaMMUTDetector
+from .checkpoint import check_state_dict, checkpoint_state_dict, read_checkpoint
+from .image_io import list_images, read_image
+
+ImageInput = str | np.ndarray
+
+
+def as_bgr(image: np.ndarray) -> np.ndarray:
+    """An image array (uint8 or uint16; [H, W], [H, W, 1], BGR [H, W, 3] or BGRA [H, W, 4])
+    -> uint8 BGR [H, W, 3]. Alpha is dropped and 16-bit values are scaled down by 257."""
+    if image.dtype == np.uint16:
+        image = np.rint(image / 257.0).astype(np.uint8)
+    if image.dtype != np.uint8:
+        raise TypeError(f'image arrays must be uint8 or uint16, got {image.dtype}')
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.ndim != 3 or image.shape[2] not in (1, 3, 4) or 0 in image.shape[:2]:
+        raise ValueError(f'image arrays must be [H, W], [H, W, 1], [H, W, 3] or [H, W, 4], got '
+                         f'shape {image.shape}')
+    if image.shape[2] == 1:
+        image = np.repeat(image, 3, axis=2)
+    return np.ascontiguousarray(image[:, :, :3])
+
+
+class OVDetInferencer(DetInferencer):
+    """Keeps a MaMMUT open-vocabulary detector and its class embeddings loaded between calls.
+
+    ``inferencer(images, score_thr=0.3)['predictions']`` holds, per image, ``bboxes`` (x1, y1,
+    x2, y2 in the pixels of the image as given, EXIF orientation applied), ``labels`` (indices
+    into the vocabulary), ``label_names`` and ``scores``. :meth:`set_vocabulary` swaps the classes
+    without reloading the model; the text embeddings of a vocabulary seen before come from the
+    class embedder's cache.
+
+    Args:
+        model: detector config file or :class:`~mmengine.config.Config`.
+        weights: detector checkpoint (from ``tools/train.py``); the checkpoint of another model
+            raises :class:`~mammut_det.apis.CheckpointMismatchError`.
+        device: ``'cpu'``, ``'cuda:0'``, ...; ``None`` picks the available one.
+        vocabulary: class names (anything :func:`~mammut_det.detection.load_vocabulary` takes:
+            a sequence, ``'lvis_v1'``, a text file or a comma-separated string); ``None`` keeps
+            the classes saved with the checkpoint (or those of the config).
+        palette: box colours of the drawings (an mmdet palette name or a list of RGB tuples).
+        cfg_options: overrides merged into the config (e.g. the tokenizer path).
+        show_progress: draw a progress bar in :meth:`__call__`.
+    """
+
+    def __init__(self, model: str | Config, weights: str, device: str | None = None,
+                 vocabulary: str | Sequence[str] | None = None, palette: str | list = 'random',
+                 cfg_options: dict | None = None, show_progress: bool = False) -> None:
+        if isinstance(model, str):
+            self.config_name = model
+            cfg = Config.fromfile(model)
+        else:
+            self.config_name = model.filename or 'the given config'
+            cfg = copy.deepcopy(model)
+        if cfg_options:
+            cfg.merge_from_dict(cfg_options)
+        self.weights = weights
+        start = time.perf_counter()
+        super().__init__(model=cfg, weights=weights, device=device,
+                         scope=cfg.get('default_scope', 'mmdet'), palette=palette,
+                         show_progress=show_progress)
+        #: seconds spent building the model and loading the checkpoint
+        self.load_seconds = time.perf_counter() - start
+        self.vocabulary_seconds = 0.0
+        self.set_vocabulary(self.model.class_names if vocabulary is None else vocabulary)
+
+    # -- construction (BaseInferencer hooks) ------------------------------------------------------
+    def _init_model(self, cfg: ConfigDict, weights: str, device: str = 'cpu') -> nn.Module:
+        checkpoint = read_checkpoint(weights)
+        model = MODELS.build(cfg.model)
+        if not isinstance(model, MaMMUTDetector):
+            raise ValueError(f'{self.config_name}: model.type builds a {type(model).__name__}; '
+                            'OVDetInferencer needs a MaMMUTDetector config (configs/detection)')
+        model.cfg = cfg
+        self._load_weights_to_model(model, checkpoint, cfg)
+        return model.to(device).eval()
+
+    def _load_weights_to_model(self, model: MaMMUTDetector, checkpoint: dict,
+                               cfg: ConfigDict) -> None:
+        """Strictly checked weights (one clear error for another model's checkpoint); the
+        vocabulary saved with them, and their seen classes."""
+        state = checkpoint_state_dict(checkpoint, self.weights)
+        check_state_dict(model, state, self.weights,
+                         expected=f'the {type(model).__name__} of {self.config_name}')
+        model.load_state_dict(state, strict=False)
+        meta = {k.lower(): v for k, v in checkpoint.get('meta', {}).get('dataset_meta', {}).items()}
+        seen = meta.get('base_classes') if model.seen_classes is None else None
+        if meta.get('classes'):
+            model.set_vocabulary(meta['classes'], seen_classes=seen, lazy=True)
+
+    def _init_pipeline(self, cfg: ConfigDict) -> Compose:
+        """The config's test pipeline on decoded arrays: the loader becomes
+        ``LoadImageFromNDArray``, annotation loading and ``img_id`` go."""
+        steps, has_loader = [], False
+        for step in copy.deepcopy(get_test_pipeline_cfg(cfg)):
+            kind = step['type'] if isinstance(step['type'], str) else step['type'].__name__
+            kind = kind.split('.')[-1]
+            if kind.startswith('LoadImage') or kind == 'InferencerLoader':
+                step, has_loader = dict(type='mmdet.LoadImageFromNDArray'), True
+            elif kind.startswith('Load') and 'Annotation' in kind:
+                continue
+            elif 'meta_keys' in step:
+                step['meta_keys'] = tuple(k for k in step['meta_keys'] if k != 'img_id')
+            steps.append(step)
+        if not has_loader:
+            raise ValueError(f'{self.config_name}: the test pipeline has no LoadImageFromFile')
+        return Compose(steps)
+
+    def _init_visualizer(self, cfg: ConfigDict):
+        """The config's visualizer (default ``DetLocalVisualizer``), drawing in memory only."""
+        vis_cfg = dict(cfg.get('visualizer') or dict(type='DetLocalVisualizer'))
+        vis_cfg.update(vis_backends=None, save_dir=None,
+                       name=f'ov_det_inferencer_{id(self)}_{time.time_ns()}')
+        return VISUALIZERS.build(vis_cfg)
+
+    # -- vocabulary -------------------------------------------------------------------------------
+    @property
+    def vocabulary(self) -> tuple[str, ...]:
+        """The class names that labels index."""
+        return self.model.class_names
+
+    def set_vocabulary(self, vocabulary: str | Sequence[str]) -> tuple[str, ...]:
+        """Detect ``vocabulary`` from now on; its class embeddings are computed now (or taken from
+        the embedder's cache; ``vocabulary_seconds`` says how long that took). Empty or repeated
+        names raise ``ValueError`` naming the entry."""
+        start = time.perf_counter()
+        self.model.set_vocabulary(vocabulary)
+        self.vocabulary_seconds = time.perf_counter() - start
+        self.visualizer.dataset_meta = dict(classes=self.model.class_names, palette=self.palette)
+        return self.model.class_names
+
+    # -- inference --------------------------------------------------------------------------------
+    @staticmethod
+    def load_image(image: ImageInput) -> np.ndarray:
+        """A path (read with EXIF orientation, any mode or bit depth) or an array -> uint8 BGR
+        [H, W, 3]; an unreadable file raises :class:`~mammut_det.apis.ImageReadError`."""
+        if isinstance(image, np.ndarray):
+            return as_bgr(image)
+        if isinstance(image, (str, os.PathLike)):
+            return read_image(os.fspath(image))
+        raise TypeError(f'expected an image path or array, got {type(image).__name__}')
+
+    def prepare(self, image: np.ndarray) -> dict:
+        """The test pipeline on a BGR image: ``inputs`` [3, h, w] and a ``data_samples``."""
+        return self.pipeline(dict(img=image))
+
+    def predict(self, prepared: Sequence[dict], score_thr: float = 0.3) -> list[DetDataSample]:
+        """One batch of :meth:`prepare` outputs -> samples whose ``pred_instances`` keep the
+        boxes scoring above ``score_thr``, clipped to the image.
+
+        Test pipelines that pad to a fixed size (ViTDet's) make ``img_shape`` the padded size,
+        so the detector's own clipping lets boxes reach into the padding; here they are clipped
+        to ``ori_shape`` and those left without area are dropped.
+        """
+        samples = self.forward(self.collate_fn(list(prepared)))
+        for sample in samples:
+            inst = sample.pred_instances
+            height, width = sample.ori_shape
+            inst.bboxes[:, 0::2] = inst.bboxes[:, 0::2].clamp(0, width)
+            inst.bboxes[:, 1::2] = inst.bboxes[:, 1::2].clamp(0, height)
+            keep = ((inst.scores > score_thr) & (inst.bboxes[:, 2] > inst.bboxes[:, 0])
+                    & (inst.bboxes[:, 3] > inst.bboxes[:, 1]))
+            sample.pred_instances = inst[keep]
+        return samples
+
+    def to_dict(self, sample: DetDataSample) -> dict:
+        """``bboxes`` [[x1, y1, x2, y2]], ``labels``, ``label_names`` and ``scores`` as lists."""
+        inst = sample.pred_instances.cpu().numpy()
+        labels = inst.labels.tolist()
+        return dict(bboxes=inst.bboxes.tolist(), labels=labels,
+                    label_names=[self.vocabulary[i] for i in labels], scores=inst.scores.tolist())
+
+    def draw(self, image: np.ndarray, sample: DetDataSample, score_thr: float = 0.3
+             ) -> np.ndarray:
+        """RGB [H, W, 3] drawing of ``sample``'s boxes, names and scores on BGR ``image``."""
+        with warnings.catch_warnings():
+            # mmengine warns when a box touches the right or bottom edge (x2 == width is valid)
+            # or a label runs past it; both are drawn clipped
+            warnings.filterwarnings('ignore', r'Warning: The \w+ is out of bounds', UserWarning)
+            self.visualizer.add_datasample('image', image[:, :, ::-1], sample, draw_gt=False,
+                                           pred_score_thr=score_thr)
+        return self.visualizer.get_image()
+
+    def _inputs_to_list(self, inputs: ImageInput | Sequence[ImageInput]) -> list:
+        if isinstance(inputs, (str, os.PathLike)) and os.path.isdir(inputs):
+            return list_images(os.fspath(inputs))[0]
+        if isinstance(inputs, (str, os.PathLike, np.ndarray)):
+            return [inputs]
+        return list(inputs)
+
+    def __call__(self, inputs: ImageInput | Sequence[ImageInput], score_thr: float = 0.3,
+                 batch_size: int = 1, return_vis: bool = False,
+                 return_datasamples: bool = False) -> dict:
+        """Detect the vocabulary in ``inputs`` (a path, a folder, an array or a sequence of
+        them).
+
+        Returns:
+            ``predictions``: per image a dict (see :meth:`to_dict`) or, with
+            ``return_datasamples``, a ``DetDataSample``; ``visualization``: RGB drawings with
+            ``return_vis``, else empty. An unreadable file raises ``ImageReadError``.
+        """
+        if batch_size < 1:
+            raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+        items = self._inputs_to_list(inputs)
+        predictions, visualization = [], []
+        starts = range(0, len(items), batch_size)
+        for start in track(starts, description='Inference') if self.show_progress else starts:
+            images = [self.load_image(x) for x in items[start:start + batch_size]]
+            samples = self.predict([self.prepare(img) for img in images], score_thr)
+            if return_vis:
+                visualization += [self.draw(i, s, score_thr) for i, s in zip(images, samples)]
+            predictions += samples if return_datasamples else [self.to_dict(s) for s in samples]
+        return dict(predictions=predictions, visualization=visualization)
+

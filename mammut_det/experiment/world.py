@@ -1,0 +1,413 @@
+"""A small procedurally drawn world for the open-vocabulary experiment.
+
+The classes are colour x shape pairs (``'red_circle'``, read as "red circle" in prompts), drawn
+with the toy caption generator's shapes and colours (:mod:`mammut_det.datasets.toy_captions`).
+Each class has an LVIS frequency: the *rare* classes (``'r'``) are one diagonal of the colour x
+shape table, so every rare class combines a colour and a shape that both occur in base classes;
+a second diagonal is *common* (``'c'``, drawn less often in detection training), the rest
+*frequent* (``'f'``). Scenes have a grey-level background (plain or noisy), achromatic clutter
+(grey shapes and lines, some drawn over the objects) and objects that may partly occlude each
+other (each keeps at least :data:`MIN_VISIBLE` of its area visible; its box and mask are those of
+its visible pixels).
+
+Output of :func:`make_world` under ``out_dir``::
+
+    pretrain/images/{train,val}/000000.png   pretraining scenes (1-2 objects, every class)
+    pretrain/{train,val}.jsonl               {"image", "caption", "objects"} (CaptionDataset)
+    detection/{train,val}/000001.png         detection scenes
+    annotations/lvis_v1_{train,val}.json     LVIS v1 format; train: base classes only
+    infer/000000.png                         held-out scenes (every class), no annotations
+    infer_objects.json                       what each held-out scene shows (for the report)
+    classes.txt                              class names, one a line, in category-id order
+    tokenizer.json                           byte-level BPE trained on captions and class names
+    manifest.json                            the settings, written last; equal settings skip
+
+Every image is drawn from ``np.random.default_rng([seed, split, index])``, so one seed gives
+byte-identical files, and the splits are independent draws.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import os.path as osp
+from dataclasses import asdict, dataclass, field, fields
+
+import cv2
+import numpy as np
+
+from ..datasets.toy_captions import BACKGROUNDS, COLOURS, SHAPES, ToyObject, _caption, draw_object
+from ..detection.vocabulary import prompt_name
+from ..text import BPETokenizer
+
+WORLD_VERSION = 1
+FREQUENCY_CODES = ('f', 'c', 'r')
+#: a partly hidden object keeps at least this fraction of its pixels visible
+MIN_VISIBLE = 0.6
+#: split ids of the random streams
+SPLITS = {'pretrain_train': 0, 'pretrain_val': 1, 'det_train': 2, 'det_val': 3, 'infer': 4}
+COCO_URL = 'http://images.cocodataset.org/'  # mmdet's LVISV1Dataset reads paths from coco_url
+
+
+@dataclass(frozen=True)
+class WorldClass:
+    """One class: ``name`` (``'{colour}_{shape}'``), its colour, shape and LVIS frequency."""
+
+    name: str
+    colour: str
+    shape: str
+    frequency: str
+
+
+@dataclass
+class WorldSettings:
+    """What :func:`make_world` draws. Sizes are image sides in pixels; ``*_radius`` the range of
+    an object's circumradius as a fraction of the side; ``common_weight`` how often a common
+    class is drawn in detection training relative to a frequent one."""
+
+    colours: tuple[str, ...] = ('red', 'green', 'blue', 'yellow', 'purple')
+    shapes: tuple[str, ...] = ('circle', 'square', 'triangle', 'star')
+    num_pretrain: int = 6000
+    num_pretrain_val: int = 200
+    pretrain_size: int = 64
+    pretrain_radius: tuple[float, float] = (0.14, 0.3)
+    num_det_train: int = 600
+    num_det_val: int = 150
+    num_infer: int = 8
+    det_size: int = 128
+    det_radius: tuple[float, float] = (0.08, 0.2)
+    max_objects: int = 5
+    max_clutter: int = 3
+    common_weight: float = 0.3
+    seed: int = 0
+    vocab_size: int = 512
+    context_length: int = 32
+    version: int = field(default=WORLD_VERSION)
+
+    def __post_init__(self) -> None:
+        self.colours = tuple(self.colours)
+        self.shapes = tuple(self.shapes)
+        self.pretrain_radius = tuple(float(r) for r in self.pretrain_radius)
+        self.det_radius = tuple(float(r) for r in self.det_radius)
+        bad = [c for c in self.colours if c not in COLOURS] + [s for s in self.shapes
+                                                               if s not in SHAPES]
+        if bad:
+            raise ValueError(f'WorldSettings: unknown colours/shapes {bad}; colours are '
+                             f'{tuple(COLOURS)}, shapes {SHAPES}')
+        if len(set(self.colours)) < 2 or len(set(self.shapes)) < 3:
+            raise ValueError('WorldSettings: need at least 2 distinct colours and 3 distinct '
+                             'shapes so that every rare class is made of seen parts')
+        counts = dict(num_pretrain=self.num_pretrain, num_pretrain_val=self.num_pretrain_val,
+                      num_det_train=self.num_det_train, num_det_val=self.num_det_val,
+                      num_infer=self.num_infer, max_objects=self.max_objects)
+        small = {k: v for k, v in counts.items() if v < 1}
+        if small:
+            raise ValueError(f'WorldSettings: these must be >= 1: {small}')
+        if self.max_objects < 2:
+            raise ValueError(f'WorldSettings: max_objects must be >= 2, got {self.max_objects}')
+        if min(self.pretrain_size, self.det_size) < 32 or self.seed < 0:
+            raise ValueError('WorldSettings: image sizes must be >= 32 and seed >= 0')
+        for name in ('pretrain_radius', 'det_radius'):
+            lo, hi = getattr(self, name)
+            if not 0 < lo <= hi <= 0.45:
+                raise ValueError(f'WorldSettings.{name} must satisfy 0 < lo <= hi <= 0.45, got '
+                                 f'{(lo, hi)}')
+        if not 0 < self.common_weight <= 1:
+            raise ValueError(f'WorldSettings.common_weight must be in (0, 1], got '
+                             f'{self.common_weight}')
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> WorldSettings:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise KeyError(f'WorldSettings: unknown settings {unknown}')
+        return cls(**data)
+
+
+def world_classes(colours: tuple[str, ...], shapes: tuple[str, ...]) -> list[WorldClass]:
+    """All colour x shape classes, colour-major. Colour ``i`` is rare with shape ``i % S`` and
+    common with shape ``(i + 1) % S``; every other pair is frequent."""
+    out = []
+    for i, colour in enumerate(colours):
+        for j, shape in enumerate(shapes):
+            freq = 'r' if j == i % len(shapes) else 'c' if j == (i + 1) % len(shapes) else 'f'
+            out.append(WorldClass(f'{colour}_{shape}', colour, shape, freq))
+    return out
+
+
+@dataclass
+class SceneObject:
+    """A drawn object of class ``name``; ``bbox`` [x, y, w, h], ``area`` and ``polygons`` (flat
+    x, y lists) describe its visible pixels."""
+
+    name: str
+    toy: ToyObject
+    bbox: list[float]
+    area: float
+    polygons: list[list[float]]
+
+
+def _grey_away_from(rng: np.random.Generator, level: int, gap: int = 50) -> int:
+    """A grey level in [15, 240] at least ``gap`` away from the background ``level``."""
+    choices = [v for v in range(15, 241) if abs(v - level) >= gap]
+    return int(rng.choice(choices))
+
+
+def _clutter(rng: np.random.Generator, img: np.ndarray, level: int, mask: np.ndarray) -> None:
+    """Draw one achromatic distractor, a small grey shape or a line, into ``img`` [H, W, 3] and
+    set its pixels in ``mask`` [H, W]."""
+    size = img.shape[0]
+    grey = _grey_away_from(rng, level)
+    if rng.random() < 0.5:
+        radius = float(rng.uniform(0.03, 0.07) * size)
+        center = tuple(float(c) for c in rng.uniform(radius, size - radius, 2))
+        obj = ToyObject(str(rng.choice(SHAPES)), 'grey', 'small', center, radius,
+                        float(rng.uniform(0, 2 * math.pi)))
+        draw_object(img, obj, (grey,) * 3)
+        draw_object(mask, obj, (255,))
+    else:
+        p, q = (tuple(int(v) for v in rng.integers(0, size, 2)) for _ in range(2))
+        thickness = int(rng.integers(1, 3))
+        cv2.line(img, p, q, (grey,) * 3, thickness, cv2.LINE_AA)
+        cv2.line(mask, p, q, 255, thickness, cv2.LINE_AA)
+
+
+def _object_mask(obj: ToyObject, size: int) -> np.ndarray:
+    mask = np.zeros((size, size), np.uint8)
+    draw_object(mask, obj, (255,))
+    return mask > 127
+
+
+def _describe(name: str, toy: ToyObject, visible: np.ndarray) -> SceneObject:
+    ys, xs = np.nonzero(visible)
+    x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    contours, _ = cv2.findContours(visible.astype(np.uint8), cv2.RETR_EXTERNAL,
+                                   cv2.CHAIN_APPROX_SIMPLE)
+    polygons = [c.reshape(-1).astype(float).tolist() for c in contours if len(c) >= 3]
+    if not polygons:
+        polygons = [[x0, y0, x1, y0, x1, y1, x0, y1]]
+    return SceneObject(name, toy, [x0, y0, x1 - x0, y1 - y0], float(visible.sum()), polygons)
+
+
+def draw_scene(rng: np.random.Generator, size: int, classes: list[WorldClass],
+               weights: np.ndarray, num_objects: int, radius: tuple[float, float],
+               max_clutter: int) -> tuple[np.ndarray, str, list[SceneObject]]:
+    """One scene: image [size, size, 3] uint8 BGR, its background name and its objects.
+
+    Objects are drawn from ``classes`` with probabilities ``weights`` (with repeats). A placement
+    that would hide more than ``1 - MIN_VISIBLE`` of an earlier object is redrawn (up to 50
+    times, then the object is left out), so a scene may hold fewer than ``num_objects``.
+    """
+    background = str(rng.choice(list(BACKGROUNDS)))
+    level = BACKGROUNDS[background]
+    img = np.full((size, size, 3), level, np.float32)
+    if rng.random() < 0.5:
+        img += rng.normal(0.0, rng.uniform(2.0, 8.0), img.shape)
+    img = np.clip(np.round(img), 0, 255).astype(np.uint8)
+    n_clutter = int(rng.integers(0, max_clutter + 1))
+    n_over = int(rng.integers(0, n_clutter + 1)) if n_clutter else 0
+    for _ in range(n_clutter - n_over):
+        _clutter(rng, img, level, np.zeros((size, size), np.uint8))
+    probs = np.asarray(weights, np.float64) / np.sum(weights)
+    placed: list[tuple[str, ToyObject, np.ndarray, float]] = []  # name, toy, visible, full area
+    for _ in range(num_objects):
+        cls = classes[int(rng.choice(len(classes), p=probs))]
+        for _attempt in range(50):
+            r = float(rng.uniform(*radius) * size)
+            center = tuple(float(c) for c in rng.uniform(r + 1, size - r - 1, 2))
+            word = 'small' if r < size * sum(radius) / 2 else 'large'
+            toy = ToyObject(cls.shape, cls.colour, word, center, r,
+                            float(rng.uniform(0, 2 * math.pi)))
+            mask = _object_mask(toy, size)
+            if all((vis & ~mask).sum() >= MIN_VISIBLE * full for _, _, vis, full in placed):
+                break
+        else:
+            continue
+        for entry in placed:
+            entry[2][mask] = False
+        placed.append((cls.name, toy, mask.copy(), float(mask.sum())))
+        draw_object(img, toy, COLOURS[cls.colour][::-1])
+    over = np.zeros((size, size), np.uint8)
+    for _ in range(n_over):
+        _clutter(rng, img, level, over)
+    objects = []
+    for name, toy, visible, _ in placed:
+        visible &= over < 128
+        if visible.any():
+            objects.append(_describe(name, toy, visible))
+    return img, background, objects
+
+
+def class_weights(classes: list[WorldClass], split: str, common_weight: float) -> np.ndarray:
+    """Sampling weights of ``classes`` in a split: detection training draws frequent classes with
+    weight 1, common ones with ``common_weight`` and rare ones never; every other split draws all
+    classes alike."""
+    if split != 'det_train':
+        return np.ones(len(classes))
+    table = {'f': 1.0, 'c': common_weight, 'r': 0.0}
+    return np.array([table[c.frequency] for c in classes])
+
+
+class WorldWriter:
+    """Writes the splits of one world; see :func:`make_world`."""
+
+    def __init__(self, out_dir: str, settings: WorldSettings) -> None:
+        self.out_dir = out_dir
+        self.s = settings
+        self.classes = world_classes(settings.colours, settings.shapes)
+
+    def _rng(self, split: str, index: int) -> np.random.Generator:
+        return np.random.default_rng([self.s.seed, SPLITS[split], index])
+
+    def _write_image(self, rel: str, img: np.ndarray) -> None:
+        path = osp.join(self.out_dir, rel)
+        os.makedirs(osp.dirname(path), exist_ok=True)
+        if not cv2.imwrite(path, img):
+            raise OSError(f'could not write {path}')
+
+    def pretrain_split(self, split: str, num: int) -> list[str]:
+        """Scenes of one or two objects of any class with toy-style captions naming every
+        object; writes ``pretrain/{split}.jsonl`` and returns the captions."""
+        weights = class_weights(self.classes, f'pretrain_{split}', self.s.common_weight)
+        lines, captions = [], []
+        for i in range(num):
+            rng = self._rng(f'pretrain_{split}', i)
+            img, background, objs = draw_scene(rng, self.s.pretrain_size, self.classes, weights,
+                                               int(rng.integers(1, 3)), self.s.pretrain_radius,
+                                               min(self.s.max_clutter, 2))
+            rel = f'images/{split}/{i:06d}.png'
+            self._write_image(osp.join('pretrain', rel), img)
+            caption = _caption(rng, [o.toy for o in objs], background)
+            captions.append(caption)
+            lines.append(json.dumps(dict(image=rel, caption=caption,
+                                         objects=[o.name for o in objs])))
+        with open(osp.join(self.out_dir, 'pretrain', f'{split}.jsonl'), 'w') as f:
+            f.write('\n'.join(lines) + '\n')
+        return captions
+
+    def _scene(self, split: str, index: int) -> tuple[np.ndarray, list[SceneObject]]:
+        rng = self._rng(split, index)
+        weights = class_weights(self.classes, split, self.s.common_weight)
+        img, _, objs = draw_scene(rng, self.s.det_size, self.classes, weights,
+                                  int(rng.integers(2, self.s.max_objects + 1)),
+                                  self.s.det_radius, self.s.max_clutter)
+        return img, objs
+
+    def detection_split(self, split: str, num: int) -> dict:
+        """LVIS v1 annotations of ``num`` scenes (``split`` 'train' or 'val'); every class absent
+        from an image is a verified negative of it, none is marked not exhaustive."""
+        cat_id = {c.name: i + 1 for i, c in enumerate(self.classes)}
+        images, annotations = [], []
+        for i in range(num):
+            img, objs = self._scene(f'det_{split}', i)
+            rel = f'detection/{split}/{i + 1:06d}.png'
+            self._write_image(rel, img)
+            present = {cat_id[o.name] for o in objs}
+            images.append(dict(id=i + 1, width=self.s.det_size, height=self.s.det_size,
+                               file_name=rel, coco_url=COCO_URL + rel,
+                               neg_category_ids=sorted(set(cat_id.values()) - present),
+                               not_exhaustive_category_ids=[]))
+            for o in objs:
+                annotations.append(dict(id=len(annotations) + 1, image_id=i + 1,
+                                        category_id=cat_id[o.name], bbox=o.bbox, area=o.area,
+                                        segmentation=o.polygons))
+        return dict(info=dict(description=f'shapes world {split}', version=WORLD_VERSION),
+                    images=images, annotations=annotations, categories=[])
+
+    def categories(self, train: dict) -> list[dict]:
+        """LVIS categories; ``image_count`` and ``instance_count`` count the training split."""
+        cats = []
+        for i, c in enumerate(self.classes, start=1):
+            anns = [a for a in train['annotations'] if a['category_id'] == i]
+            words = prompt_name(c.name)
+            cats.append({'id': i, 'name': c.name, 'synset': f'{c.name}.n.01',
+                         'synonyms': [c.name], 'frequency': c.frequency,
+                         'def': f'a {words} drawn on a plain background',
+                         'image_count': len({a['image_id'] for a in anns}),
+                         'instance_count': len(anns)})
+        return cats
+
+    def infer_split(self, num: int) -> list[dict]:
+        """Held-out scenes under ``infer/``; returns what each shows."""
+        truth = []
+        for i in range(num):
+            img, objs = self._scene('infer', i)
+            rel = f'infer/{i:06d}.png'
+            self._write_image(rel, img)
+            truth.append(dict(image=rel, objects=[dict(name=o.name, bbox=o.bbox) for o in objs]))
+        return truth
+
+
+def _expected_files(out_dir: str, s: WorldSettings) -> list[str]:
+    names = ['pretrain/train.jsonl', 'pretrain/val.jsonl', 'annotations/lvis_v1_train.json',
+             'annotations/lvis_v1_val.json', 'infer_objects.json', 'classes.txt',
+             'tokenizer.json']
+    names += [f'pretrain/images/train/{i:06d}.png' for i in range(s.num_pretrain)]
+    names += [f'pretrain/images/val/{i:06d}.png' for i in range(s.num_pretrain_val)]
+    names += [f'detection/train/{i + 1:06d}.png' for i in range(s.num_det_train)]
+    names += [f'detection/val/{i + 1:06d}.png' for i in range(s.num_det_val)]
+    names += [f'infer/{i:06d}.png' for i in range(s.num_infer)]
+    return [osp.join(out_dir, n) for n in names]
+
+
+def is_complete(out_dir: str, settings: WorldSettings) -> bool:
+    """Whether ``out_dir`` holds a whole world made with ``settings``."""
+    path = osp.join(out_dir, 'manifest.json')
+    if not osp.isfile(path):
+        return False
+    with open(path) as f:
+        if json.load(f) != settings.to_dict():
+            return False
+    return all(osp.isfile(p) for p in _expected_files(out_dir, settings))
+
+
+def _clear_images(out_dir: str) -> None:
+    """Remove the PNGs of an earlier world so that no stale image survives a smaller one."""
+    for sub in ('pretrain/images/train', 'pretrain/images/val', 'detection/train',
+                'detection/val', 'infer'):
+        folder = osp.join(out_dir, sub)
+        if osp.isdir(folder):
+            for name in os.listdir(folder):
+                if name.endswith('.png'):
+                    os.remove(osp.join(folder, name))
+
+
+def make_world(out_dir: str, settings: WorldSettings | None = None, force: bool = False) -> bool:
+    """Write the world (layout in the module docstring) to ``out_dir``.
+
+    Returns ``False`` without touching anything when ``out_dir`` already holds a complete world
+    with the same settings (unless ``force``), ``True`` after (re)writing it.
+    """
+    s = settings or WorldSettings()
+    if not force and is_complete(out_dir, s):
+        return False
+    os.makedirs(out_dir, exist_ok=True)
+    manifest = osp.join(out_dir, 'manifest.json')
+    if osp.isfile(manifest):
+        os.remove(manifest)
+    _clear_images(out_dir)
+    writer = WorldWriter(out_dir, s)
+    captions = writer.pretrain_split('train', s.num_pretrain)
+    writer.pretrain_split('val', s.num_pretrain_val)
+    os.makedirs(osp.join(out_dir, 'annotations'), exist_ok=True)
+    train = writer.detection_split('train', s.num_det_train)
+    val = writer.detection_split('val', s.num_det_val)
+    cats = writer.categories(train)
+    for split, data in (('train', train), ('val', val)):
+        data['categories'] = cats
+        with open(osp.join(out_dir, 'annotations', f'lvis_v1_{split}.json'), 'w') as f:
+            json.dump(data, f)
+    with open(osp.join(out_dir, 'infer_objects.json'), 'w') as f:
+        json.dump(writer.infer_split(s.num_infer), f, indent=1)
+    with open(osp.join(out_dir, 'classes.txt'), 'w') as f:
+        f.write('\n'.join(c.name for c in writer.classes) + '\n')
+    names = [prompt_name(c.name) for c in writer.classes]
+    BPETokenizer.train(captions + names, s.vocab_size, osp.join(out_dir, 'tokenizer.json'),
+                       s.context_length)
+    with open(manifest, 'w') as f:
+        json.dump(s.to_dict(), f, indent=1)
+    return True
