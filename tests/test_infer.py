@@ -16,7 +16,7 @@ from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import save_checkpoint
 from PIL import Image
 
-from mammut_det.apis import CheckpointMismatchError, ImageReadError, OVDetInferencer
+from mammut_det.apis import CheckpointMismatchError, ImageReadError, OVDetInferencer, as_bgr
 from mammut_det.apis.image_io import ALPHA_BACKGROUND, list_images, read_image
 from mammut_det.detection import TOY_LVIS_CLASSES, make_toy_lvis
 
@@ -29,7 +29,8 @@ GOOD = {
     'a/b/pic.webp': (90, 110), 'a/plain.jpeg': (70, 100), 'grey/gray.png': (90, 110),
     'grey/alpha.png': (90, 110), 'grey/sixteen.png': (96, 128), 'photos/rotated.jpg': (140, 60),
 }
-BAD = {'photos/truncated.jpg': 'truncated', 'photos/notes.png': 'Pillow can identify'}
+BAD = {'photos/truncated.jpg': 'truncated', 'photos/notes.png': 'Pillow can identify',
+       'photos/line.png': 'the test pipeline failed on it'}  # 1x500 resizes to 0 rows
 
 
 def _scene(h: int, w: int) -> np.ndarray:
@@ -62,6 +63,7 @@ def _make_images(root: str) -> None:
     os.remove(os.path.join(root, 'photos/full.jpg'))
     with open(os.path.join(root, 'photos/truncated.jpg'), 'wb') as f:
         f.write(data[:len(data) // 2])
+    cv2.imwrite(os.path.join(root, 'photos/line.png'), np.full((1, 500, 3), 90, np.uint8))
     with open(os.path.join(root, 'photos/notes.png'), 'w') as f:
         f.write('not an image\n')
     with open(os.path.join(root, 'README.txt'), 'w') as f:
@@ -217,8 +219,8 @@ def test_nothing_processed_exits_1_and_texts_vocabulary(env, tool, capsys):
     assert tool.main([CONFIG, env['checkpoint'], str(bad), '--out-dir', str(out),
                       *env['cli_options']]) == 1
     summary = json.load(open(out / 'summary.json'))
-    assert (summary['num_processed'], summary['num_skipped']) == (0, 2)
-    assert '0 of 2 images processed' in capsys.readouterr().out
+    assert (summary['num_processed'], summary['num_skipped']) == (0, len(BAD))
+    assert f'0 of {len(BAD)} images processed' in capsys.readouterr().out
 
     out = env['tmp'] / 'out_texts'
     one = os.path.join(env['images'], 'photos/rotated.jpg')
@@ -335,6 +337,11 @@ def test_read_image_converts_modes_and_orientation(env, tmp_path):
     paths, others = list_images(images)
     assert [os.path.relpath(p, images) for p in paths] == sorted([*GOOD, *BAD])
     assert [os.path.relpath(p, images) for p in others] == ['README.txt']
+    bgra = np.dstack([_scene(90, 110), np.full((90, 110), 255, np.uint8)])
+    bgra[:10, :10, 3] = 0
+    np.testing.assert_array_equal(as_bgr(bgra), alpha)
+    np.testing.assert_array_equal(as_bgr(_scene(96, 128)[:, :, 2].astype(np.uint16) * 257),
+                                  sixteen)
     with pytest.raises(ImageReadError, match='notes.png: not an image'):
         read_image(os.path.join(images, 'photos/notes.png'))
     with pytest.raises(ImageReadError, match='nothing.png: no such file'):

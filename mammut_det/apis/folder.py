@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
 
 import mmcv
 import numpy as np
@@ -54,25 +53,23 @@ def infer_folder(inferencer: OVDetInferencer, source: str, out_dir: str, score_t
         skipped.append(dict(image=rel, reason=reason))
         console.print(f'[yellow]skipped[/yellow] {rel}: {reason}', markup=True, highlight=False)
 
-    def run(batch: list[tuple[str, np.ndarray, dict]], advance: Callable[[int], None]) -> None:
-        samples = inferencer.predict([data for _, _, data in batch], score_thr)
-        for (rel, image, _), sample in zip(batch, samples):
-            vis_path, json_path = output_paths(out_dir, rel)
-            if not mmcv.imwrite(inferencer.draw(image, sample, score_thr)[:, :, ::-1], vis_path):
-                raise OSError(f'could not write {vis_path}')
-            result = dict(image=rel, height=image.shape[0], width=image.shape[1],
-                          **inferencer.to_dict(sample))
-            _write_json(json_path, result)
-            processed.append(dict(image=rel, detections=len(result['scores'])))
-        advance(len(batch))
-
     columns = (TextColumn('[progress.description]{task.description}'), BarColumn(),
                MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console) as progress:
         task = progress.add_task('Inference', total=len(images))
 
-        def advance(n: int) -> None:
-            progress.advance(task, n)
+        def run(batch: list[tuple[str, np.ndarray, dict]]) -> None:
+            samples = inferencer.predict([data for _, _, data in batch], score_thr)
+            for (rel, image, _), sample in zip(batch, samples):
+                vis_path, json_path = output_paths(out_dir, rel)
+                drawing = inferencer.draw(image, sample, score_thr)
+                if not mmcv.imwrite(drawing[:, :, ::-1], vis_path):
+                    raise OSError(f'could not write {vis_path}')
+                result = dict(image=rel, height=image.shape[0], width=image.shape[1],
+                              **inferencer.to_dict(sample))
+                _write_json(json_path, result)
+                processed.append(dict(image=rel, detections=len(result['scores'])))
+            progress.advance(task, len(batch))
 
         batch: list[tuple[str, np.ndarray, dict]] = []
         for path in images:
@@ -81,20 +78,20 @@ def infer_folder(inferencer: OVDetInferencer, source: str, out_dir: str, score_t
                 image = inferencer.load_image(path)
             except ImageReadError as e:
                 skip(rel, str(e).removeprefix(f'{path}: '))
-                advance(1)
+                progress.advance(task)
                 continue
             try:
                 data = inferencer.prepare(image)
             except Exception as e:  # a transform failing on this image only (e.g. a 1-pixel side)
-                skip(rel, f'the test pipeline failed on it ({type(e).__name__}: {e})')
-                advance(1)
+                skip(rel, f'the test pipeline failed on it ({type(e).__name__}: {str(e).strip()})')
+                progress.advance(task)
                 continue
             batch.append((rel, image, data))
             if len(batch) == batch_size:
-                run(batch, advance)
+                run(batch)
                 batch = []
         if batch:
-            run(batch, advance)
+            run(batch)
     seconds = time.perf_counter() - start
 
     summary = dict(

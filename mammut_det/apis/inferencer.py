@@ -21,14 +21,15 @@ from torch import nn
 
 from ..detection import MaMMUTDetector
 from .checkpoint import check_state_dict, checkpoint_state_dict, read_checkpoint
-from .image_io import list_images, read_image
+from .image_io import ALPHA_BACKGROUND, list_images, read_image
 
-ImageInput = str | np.ndarray
+ImageInput = str | os.PathLike | np.ndarray
 
 
 def as_bgr(image: np.ndarray) -> np.ndarray:
     """An image array (uint8 or uint16; [H, W], [H, W, 1], BGR [H, W, 3] or BGRA [H, W, 4])
-    -> uint8 BGR [H, W, 3]. Alpha is dropped and 16-bit values are scaled down by 257."""
+    -> uint8 BGR [H, W, 3]. 16-bit values are scaled down by 257; transparent pixels are
+    composited onto ``ALPHA_BACKGROUND`` as :func:`read_image` does."""
     if image.dtype == np.uint16:
         image = np.rint(image / 257.0).astype(np.uint8)
     if image.dtype != np.uint8:
@@ -40,7 +41,11 @@ def as_bgr(image: np.ndarray) -> np.ndarray:
                          f'shape {image.shape}')
     if image.shape[2] == 1:
         image = np.repeat(image, 3, axis=2)
-    return np.ascontiguousarray(image[:, :, :3])
+    if image.shape[2] == 4:
+        alpha = image[:, :, 3:].astype(np.float32) / 255.0
+        background = np.array(ALPHA_BACKGROUND[::-1], np.float32)
+        image = np.rint(image[:, :, :3] * alpha + background * (1.0 - alpha)).astype(np.uint8)
+    return np.ascontiguousarray(image)
 
 
 class OVDetInferencer(DetInferencer):

@@ -74,6 +74,17 @@ def fuse_scores(det_probs: Tensor, vlm_probs: Tensor, weights: Tensor) -> Tensor
     return torch.cat([fg, det_probs[:, k:]], dim=1)
 
 
+def keep_top_candidates(scores: Tensor, k: int | None) -> Tensor:
+    """Zero all but the ``k`` best (box, class) scores of ``scores`` [N, K + 1] (background, the
+    last column, untouched); ties at the cut are kept. A large vocabulary otherwise sends
+    N x K pairs to NMS."""
+    fg = scores[:, :-1]
+    if not k or fg.numel() <= k:
+        return scores
+    cut = fg.flatten().topk(k).values[-1]
+    return torch.cat([fg.where(fg >= cut, torch.zeros_like(fg)), scores[:, -1:]], dim=1)
+
+
 @MODELS.register_module()
 class OVBBoxHead(ConvFCBBoxHead):
     """ConvFC box head whose classifier (``fc_cls``) is a :class:`TextEmbeddingClassifier`.
@@ -115,26 +126,29 @@ class OVBBoxHead(ConvFCBBoxHead):
                         vlm_scores: tuple[Tensor] | None = None,
                         vlm_weights: Tensor | None = None) -> list[InstanceData]:
         """As :meth:`BBoxHead.predict_by_feat`; with ``vlm_scores`` (per image [n_i, K] class
-        probabilities) and ``vlm_weights`` [K], the softmax scores are fused with them."""
-        if vlm_scores is None:
-            return super().predict_by_feat(rois, cls_scores, bbox_preds, batch_img_metas,
-                                           rcnn_test_cfg, rescale)
-        return [self._predict_fused(rois[i], cls_scores[i], bbox_preds[i], vlm_scores[i],
-                                    vlm_weights, batch_img_metas[i], rescale, rcnn_test_cfg)
+        probabilities) and ``vlm_weights`` [K], the softmax scores are fused with them
+        (:func:`fuse_scores`). ``rcnn_test_cfg.max_candidates`` (optional) keeps only that many
+        best (box, class) pairs per image for NMS."""
+        return [self._predict_single(rois[i], cls_scores[i], bbox_preds[i],
+                                     None if vlm_scores is None else vlm_scores[i], vlm_weights,
+                                     batch_img_metas[i], rescale, rcnn_test_cfg)
                 for i in range(len(batch_img_metas))]
 
-    def _predict_fused(self, roi: Tensor, cls_score: Tensor, bbox_pred: Tensor,
-                       vlm_score: Tensor, vlm_weights: Tensor, img_meta: dict, rescale: bool,
-                       rcnn_test_cfg: dict | None) -> InstanceData:
-        if roi.shape[0] == 0:
+    def _predict_single(self, roi: Tensor, cls_score: Tensor, bbox_pred: Tensor,
+                        vlm_score: Tensor | None, vlm_weights: Tensor | None, img_meta: dict,
+                        rescale: bool, rcnn_test_cfg: dict | None) -> InstanceData:
+        if roi.shape[0] == 0 or (rcnn_test_cfg is None and vlm_score is None):
             return self._predict_by_feat_single(roi, cls_score, bbox_pred, img_meta, rescale,
                                                 rcnn_test_cfg)
         # decoded (and rescaled) boxes with plain softmax scores, before NMS
         raw = self._predict_by_feat_single(roi, cls_score, bbox_pred, img_meta, rescale, None)
-        scores = fuse_scores(raw.scores, vlm_score.to(raw.scores.dtype), vlm_weights)
+        scores = raw.scores
+        if vlm_score is not None:
+            scores = fuse_scores(scores, vlm_score.to(scores.dtype), vlm_weights)
         if rcnn_test_cfg is None:
             raw.scores = scores
             return raw
+        scores = keep_top_candidates(scores, rcnn_test_cfg.get('max_candidates'))
         det_bboxes, det_labels = multiclass_nms(
             raw.bboxes, scores, rcnn_test_cfg.score_thr, rcnn_test_cfg.nms,
             rcnn_test_cfg.max_per_img, box_dim=raw.bboxes.shape[-1])

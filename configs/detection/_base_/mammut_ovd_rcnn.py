@@ -46,11 +46,12 @@ ovd_train_cfg = dict(
         sampler=dict(type='RandomSampler', num=512, pos_fraction=0.25, neg_pos_ub=-1,
                      add_gt_as_proposals=True),
         pos_weight=-1, debug=False))
-# LVIS evaluation keeps up to 300 detections per image
+# LVIS evaluation keeps up to 300 detections per image; at most 10000 (box, class) pairs go to NMS
 ovd_test_cfg = dict(
     rpn=dict(nms_pre=1000, max_per_img=1000, nms=dict(type='nms', iou_threshold=0.7),
              min_bbox_size=0),
-    rcnn=dict(score_thr=0.0001, nms=dict(type='nms', iou_threshold=0.5), max_per_img=300))
+    rcnn=dict(score_thr=0.0001, nms=dict(type='nms', iou_threshold=0.5), max_per_img=300,
+              max_candidates=10000))
 # F-VLM's fusion of detection and VLM scores: det^(1-w) * vlm^w
 ovd_vlm_score = dict(weight_base=0.35, weight_novel=0.65, temperature=0.01, roi_size=7)
 # text embeddings of the vocabulary are cached here (keyed by weights, templates and classes)
