@@ -11,7 +11,8 @@ from mmengine.runner import Runner
 import mammut_det  # noqa: F401
 from mammut_det.detection import TOY_LVIS_CLASSES, LVISV1OVDataset, load_vocabulary, make_toy_lvis
 
-CONFIG = 'configs/detection/mammut-tiny_ovd_toy-lvis.py'
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG = os.path.join(ROOT, 'configs/detection/mammut-tiny_ovd_toy-lvis.py')
 RARE = {'white_circle', 'purple_triangle'}
 
 

@@ -26,7 +26,7 @@ from mammut_det.detection import (
     window_partition,
     window_unpartition,
 )
-from mammut_det.detection.ov_bbox_head import UNSEEN_LOGIT
+from mammut_det.detection.ov_bbox_head import UNSEEN_LOGIT, keep_top_candidates
 from mammut_det.detection.vocabulary import DEFAULT_TEMPLATES, prompt_name
 from mammut_det.models import MaMMUT, MaMMUTViT
 from mammut_det.text import BPETokenizer
@@ -279,6 +279,10 @@ def test_fusion_weights_and_seen_classes(cfg, detector):
     fused = fuse_scores(det, vlm, torch.tensor([0.35, 0.65]))
     expected = [0.5 ** 0.65 * 0.8 ** 0.35, 0.2 ** 0.35 * 0.2 ** 0.65, 0.3]
     torch.testing.assert_close(fused, torch.tensor([expected]))
+    scores = torch.tensor([[0.5, 0.1, 0.4, 0.9], [0.3, 0.6, 0.2, 0.8]])
+    kept = keep_top_candidates(scores, 3)
+    assert torch.equal(kept, torch.tensor([[0.5, 0.0, 0.4, 0.9], [0.0, 0.6, 0.0, 0.8]]))
+    assert keep_top_candidates(scores, 6) is scores
 
     detector.set_vocabulary(TOY_LVIS_CLASSES, seen_classes=BASE)
     assert detector.vlm_weights().tolist() == pytest.approx([0.35] * 4 + [0.65] * 2)
