@@ -2,6 +2,7 @@
 embeddings and their cache, vocabulary swaps, the VLM score and base/novel handling."""
 import copy
 import inspect
+import json
 import logging
 import os
 
@@ -301,7 +302,7 @@ def test_fusion_weights_and_seen_classes(cfg, detector):
         detector._check_labels([sample])
     # the seen classes travel with the weights
     state = detector.state_dict()
-    assert state['_extra_state'] == dict(seen_classes=list(BASE))
+    assert json.loads(bytes(state['_extra_state'].tolist())) == dict(seen_classes=list(BASE))
     other = MODELS.build(cfg.model)
     assert other.seen_classes is None
     other.load_state_dict(state)

@@ -15,7 +15,7 @@ classes = ('red_circle', 'red_square', 'red_triangle', 'red_star', 'green_circle
            'yellow_star', 'purple_circle', 'purple_square', 'purple_triangle', 'purple_star')
 metainfo = dict(classes=classes)
 # prompts in the style of the pretraining captions ("a picture of a red circle")
-templates = ('a {}', 'a picture of a {}', 'a drawing of a {}', '{}')
+templates = ('a {}', 'a picture of a {}', 'a drawing of a {}')
 tokenizer = dict(type='BPETokenizer', path=data_root + 'tokenizer.json', context_length=16)
 
 model = dict(

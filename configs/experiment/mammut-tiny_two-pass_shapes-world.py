@@ -5,10 +5,11 @@ _base_ = ['../_base_/models/mammut_tiny.py', '../_base_/pretrain_runtime.py']
 
 experiment = '{{$MAMMUT_EXPERIMENT:work_dirs/experiment}}'
 data_root = experiment + '/world/pretrain/'
-tokenizer = dict(type='BPETokenizer', path=experiment + '/world/tokenizer.json', context_length=32)
+# the world's captions are at most 15 tokens long (start and end included)
+tokenizer = dict(type='BPETokenizer', path=experiment + '/world/tokenizer.json', context_length=16)
 # CPE crops from the embedding upsampled to the detector's 128 px input
-model = dict(tokenizer=tokenizer, vision=dict(cpe=dict(full_size=128)),
-             test_cfg=dict(generate_captions=False))
+model = dict(tokenizer=tokenizer, text=dict(context_length=16),
+             vision=dict(cpe=dict(full_size=128)), test_cfg=dict(generate_captions=False))
 # the world draws whole scenes at 64 px; crops could cut a named object out, flips keep captions
 train_pipeline = [
     dict(type='LoadImageFromFile'),

@@ -3,6 +3,7 @@ head, and the test-time VLM score."""
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Sequence
 
 import torch
@@ -123,11 +124,15 @@ class MaMMUTDetector(TwoStageDetector):
             self._refresh_classes()
         return self.roi_head.bbox_head.fc_cls.class_embeddings
 
-    def get_extra_state(self) -> dict:
-        return dict(seen_classes=None if self.seen_classes is None else list(self.seen_classes))
+    def get_extra_state(self) -> Tensor:
+        """The seen classes, saved with the weights as UTF-8 JSON in a uint8 tensor (MMEngine
+        broadcasts state dicts between processes, which takes tensors only)."""
+        seen = None if self.seen_classes is None else list(self.seen_classes)
+        return torch.tensor(list(json.dumps(dict(seen_classes=seen)).encode()),
+                            dtype=torch.uint8)
 
-    def set_extra_state(self, state: dict) -> None:
-        seen = state.get('seen_classes')
+    def set_extra_state(self, state: Tensor) -> None:
+        seen = json.loads(bytes(state.tolist()).decode())['seen_classes']
         self.seen_classes = None if seen is None else tuple(seen)
 
     def _load_from_state_dict(self, *args, **kwargs) -> None:

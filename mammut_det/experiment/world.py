@@ -71,6 +71,7 @@ class WorldSettings:
     num_pretrain_val: int = 200
     pretrain_size: int = 64
     pretrain_radius: tuple[float, float] = (0.14, 0.3)
+    pretrain_max_objects: int = 2
     num_det_train: int = 600
     num_det_val: int = 150
     num_infer: int = 8
@@ -103,8 +104,9 @@ class WorldSettings:
         small = {k: v for k, v in counts.items() if v < 1}
         if small:
             raise ValueError(f'WorldSettings: these must be >= 1: {small}')
-        if self.max_objects < 2:
-            raise ValueError(f'WorldSettings: max_objects must be >= 2, got {self.max_objects}')
+        if self.max_objects < 2 or self.pretrain_max_objects not in (1, 2):
+            raise ValueError(f'WorldSettings: need max_objects >= 2 and pretrain_max_objects 1 or '
+                             f'2, got {self.max_objects} and {self.pretrain_max_objects}')
         if min(self.pretrain_size, self.det_size) < 32 or self.seed < 0:
             raise ValueError('WorldSettings: image sizes must be >= 32 and seed >= 0')
         for name in ('pretrain_radius', 'det_radius'):
@@ -277,7 +279,8 @@ class WorldWriter:
         for i in range(num):
             rng = self._rng(f'pretrain_{split}', i)
             img, background, objs = draw_scene(rng, self.s.pretrain_size, self.classes, weights,
-                                               int(rng.integers(1, 3)), self.s.pretrain_radius,
+                                               int(rng.integers(1, self.s.pretrain_max_objects + 1)),
+                                               self.s.pretrain_radius,
                                                min(self.s.max_clutter, 2))
             rel = f'images/{split}/{i:06d}.png'
             self._write_image(osp.join('pretrain', rel), img)
