@@ -1,6 +1,17 @@
-"""The miniature open-vocabulary experiment: a generated world of coloured shapes, the pipeline
-that pretrains, fine-tunes, evaluates and runs inference with the real tools, and its report."""
-from .world import WorldClass, WorldSettings, draw_scene, is_complete, make_world, world_classes
+"""The miniature open-vocabulary experiment: a generated world of coloured shapes, the stages
+that pretrain, fine-tune, evaluate and run inference with the real tools, and the report."""
+from .experiment import PROFILES, VARIANTS, Experiment, Profile, Variant
+from .pipeline import Pipeline, Stage, StageFailed, shell_line
+from .world import (
+    WorldClass,
+    WorldSettings,
+    class_weights,
+    draw_scene,
+    is_complete,
+    make_world,
+    world_classes,
+)
 
-__all__ = ['WorldClass', 'WorldSettings', 'draw_scene', 'is_complete', 'make_world',
-           'world_classes']
+__all__ = ['PROFILES', 'VARIANTS', 'Experiment', 'Pipeline', 'Profile', 'Stage', 'StageFailed',
+           'Variant', 'WorldClass', 'WorldSettings', 'class_weights', 'draw_scene',
+           'is_complete', 'make_world', 'shell_line', 'world_classes']

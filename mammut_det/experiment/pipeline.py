@@ -43,6 +43,7 @@ class Stage:
         collect: ``collect()`` run after a successful command; returns the outputs.
         clean: folders removed before the stage runs (its work dir), so a rerun starts afresh.
         settings: anything else the result depends on (part of the signature).
+        always: run even when done before (a cheap summary such as the report).
     """
 
     name: str
@@ -53,6 +54,7 @@ class Stage:
     collect: Callable[[], dict] | None = None
     clean: tuple[str, ...] = ()
     settings: dict = field(default_factory=dict)
+    always: bool = False
 
     def __post_init__(self) -> None:
         if (self.command is None) == (self.action is None):
@@ -133,6 +135,21 @@ class Pipeline:
             return None
         return data if data.get('signature') == self.signature(name) else None
 
+    def forget(self, names: Sequence[str]) -> list[str]:
+        """Remove the markers of ``names`` and of every stage depending on them (directly or
+        not), so that the next run redoes them; returns the stages forgotten."""
+        unknown = [n for n in names if n not in self.stages]
+        if unknown:
+            raise KeyError(f'unknown stage(s) {unknown}; stages are {self.order}')
+        gone = set(names)
+        for name in self.order:
+            if any(d in gone for d in self.stages[name].deps):
+                gone.add(name)
+        for name in gone:
+            if osp.isfile(self.marker_path(name)):
+                os.remove(self.marker_path(name))
+        return [n for n in self.order if n in gone]
+
     def command_line(self, stage: Stage) -> str | None:
         """The stage's command as a shell line (``None`` for an in-process stage)."""
         if stage.command is None:
@@ -212,7 +229,7 @@ class Pipeline:
         re-raises ``KeyboardInterrupt`` after stopping the running ones."""
         done: dict[str, dict] = {}
         for name in self.order:
-            marker = self.marker(name)
+            marker = None if self.stages[name].always else self.marker(name)
             if marker is not None and all(d in done for d in self.stages[name].deps):
                 done[name] = marker
         for i, name in enumerate(self.order, start=1):

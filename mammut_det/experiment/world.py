@@ -278,9 +278,9 @@ class WorldWriter:
         lines, captions = [], []
         for i in range(num):
             rng = self._rng(f'pretrain_{split}', i)
+            num = int(rng.integers(1, self.s.pretrain_max_objects + 1))
             img, background, objs = draw_scene(rng, self.s.pretrain_size, self.classes, weights,
-                                               int(rng.integers(1, self.s.pretrain_max_objects + 1)),
-                                               self.s.pretrain_radius,
+                                               num, self.s.pretrain_radius,
                                                min(self.s.max_clutter, 2))
             rel = f'images/{split}/{i:06d}.png'
             self._write_image(osp.join('pretrain', rel), img)
