@@ -13,7 +13,7 @@ import os
 import os.path as osp
 import sys
 
-from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.config import Config, DictAction
 from mmengine.evaluator import DumpResults
 from mmengine.registry import HOOKS, RUNNERS
 from mmengine.runner import Runner
@@ -21,12 +21,14 @@ from mmengine.runner import Runner
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import mammut_det  # noqa: E402,F401  (registers every module, applies compat)
 from mammut_det import compat  # noqa: E402
+from mammut_det.engine.cli import load_config  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Test (and evaluate) a mammut_det model')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help="checkpoint file, or 'none' for a config whose "
+                        "weights come from its own init_cfg/pretrained keys (zero-shot)")
     parser.add_argument('--work-dir', help='the dir to save logs and evaluation results')
     parser.add_argument('--out', help='dump the raw predictions to this pickle file (.pkl)')
     parser.add_argument('--show', action='store_true', help='show the predictions in a window')
@@ -43,7 +45,7 @@ def parse_args() -> argparse.Namespace:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
         parser.error(f'--out must be a .pkl or .pickle file, got {args.out!r}')
-    if not osp.isfile(args.checkpoint):
+    if args.checkpoint != 'none' and not osp.isfile(args.checkpoint):
         parser.error(f'checkpoint {args.checkpoint!r} does not exist')
     return args
 
@@ -76,23 +78,11 @@ def enable_visualization(cfg: Config, args: argparse.Namespace) -> None:
 
 def build_config(args: argparse.Namespace) -> Config:
     """Load the config and apply the command-line overrides."""
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
-    cfg.load_from = args.checkpoint
+    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
+    cfg.load_from = None if args.checkpoint == 'none' else args.checkpoint
     cfg.resume = False
     if args.show or args.show_dir:
         enable_visualization(cfg, args)
-    if args.launcher == 'pytorch':
-        import torch
-        if not torch.cuda.is_available():
-            cfg.setdefault('env_cfg', ConfigDict()).setdefault('dist_cfg', {})['backend'] = 'gloo'
-            cfg.model_wrapper_cfg = dict(compat.CPU_DDP_WRAPPER)
     return cfg
 
 

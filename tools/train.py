@@ -17,6 +17,7 @@ from mmengine.runner import Runner
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import mammut_det  # noqa: E402,F401  (registers every module, applies compat)
 from mammut_det import compat  # noqa: E402
+from mammut_det.engine.cli import load_config  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -43,14 +44,7 @@ def parse_args() -> argparse.Namespace:
 
 def build_config(args: argparse.Namespace) -> Config:
     """Load the config and apply the command-line overrides."""
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     if args.amp:
         import torch
         if not torch.cuda.is_available():
@@ -67,11 +61,6 @@ def build_config(args: argparse.Namespace) -> Config:
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
-    if args.launcher == 'pytorch':
-        import torch
-        if not torch.cuda.is_available():
-            cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
-            cfg.model_wrapper_cfg = dict(compat.CPU_DDP_WRAPPER)
     return cfg
 
 

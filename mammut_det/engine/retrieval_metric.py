@@ -1,7 +1,7 @@
 """Image-text retrieval accuracy for MaMMUT's ``predict`` outputs."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from mmengine.evaluator import BaseMetric

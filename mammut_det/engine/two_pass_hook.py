@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import random
-from typing import Sequence
+from collections.abc import Sequence
 
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper

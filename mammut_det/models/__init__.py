@@ -2,8 +2,12 @@
 from .layers import Attention, Block, CrossAttentionBlock, Mlp
 from .losses import caption_loss, focal_contrastive_loss, infonce_loss
 from .mammut import MaMMUT
-from .openmammut import (convert_openmammut_state_dict, load_openmammut,
-                         load_openmammut_checkpoint, to_openmammut_state_dict)
+from .openmammut import (
+                         convert_openmammut_state_dict,
+                         load_openmammut,
+                         load_openmammut_checkpoint,
+                         to_openmammut_state_dict,
+)
 from .text_decoder import TextDecoder
 from .vit import MaMMUTViT
 
