@@ -53,7 +53,8 @@ def check_state_dict(model: nn.Module, state: Mapping[str, object], path: str,
     optional = {k for k in own if k.endswith('_extra_state')}
     missing = [k for k in own if k not in state and k not in optional]
     unexpected = [k for k in state if k not in own]
-    mismatched = [k for k in own if k in state and isinstance(state[k], Tensor)
+    mismatched = [k for k in own if k in state and k not in optional
+                  and isinstance(state[k], Tensor)
                   and isinstance(own[k], Tensor) and state[k].shape != own[k].shape]
     if not (missing or unexpected or mismatched):
         return
