@@ -71,7 +71,7 @@ def losses(log: str, key: str) -> list[float]:
 def test_training_lowers_both_losses_and_learns_retrieval(toy_data, tmp_path):
     cfg = write_cfg(tmp_path, toy_data, max_iters=240, ckpt_interval=240, val_interval=240)
     res = run_tool([sys.executable, 'tools/train.py', str(cfg), '--work-dir',
-                    str(tmp_path / 'work')])
+                    str(tmp_path / 'work')], timeout=1200)
     log = res.stdout + res.stderr
     cap, con = losses(log, 'loss_caption'), losses(log, 'loss_contrastive')
     i2t = float(re.findall(r'retrieval/i2t@1: ([0-9.]+)', log)[-1])
