@@ -7,11 +7,12 @@ from .world import (
     WorldSettings,
     class_weights,
     draw_scene,
+    grid_classes,
     is_complete,
     make_world,
     world_classes,
 )
 
 __all__ = ['PROFILES', 'VARIANTS', 'Experiment', 'Pipeline', 'Profile', 'Stage', 'StageFailed',
-           'Variant', 'WorldClass', 'WorldSettings', 'class_weights', 'draw_scene',
+           'Variant', 'WorldClass', 'WorldSettings', 'class_weights', 'draw_scene', 'grid_classes',
            'is_complete', 'make_world', 'shell_line', 'world_classes']

@@ -34,13 +34,16 @@ class Variant:
 
     key: str
     label: str
+    source: str  # where the detector's weights come from, for the stage titles
     pretrain: str | None  # pretraining config name (without folder and suffix), None: random
 
 
 VARIANTS = (
-    Variant('two-pass', '(a) two-pass MaMMUT', 'mammut-tiny_two-pass_shapes-world'),
-    Variant('contrastive', '(b) contrastive only', 'mammut-tiny_contrastive_shapes-world'),
-    Variant('random', '(c) random initialisation', None),
+    Variant('two-pass', '(a) two-pass MaMMUT', 'the two-pass MaMMUT checkpoint',
+            'mammut-tiny_two-pass_shapes-world'),
+    Variant('contrastive', '(b) contrastive only', 'the contrastive-only checkpoint',
+            'mammut-tiny_contrastive_shapes-world'),
+    Variant('random', '(c) random initialisation', 'random weights', None),
 )
 DETECTOR_CONFIG = 'mammut-tiny_ovd_shapes-world'
 
@@ -122,7 +125,7 @@ class Experiment:
         absolute = osp.abspath(osp.join(root, out_dir))
         rel = osp.relpath(absolute, root)
         self.out = absolute if rel.startswith('..') else rel  # as the tools see it (cwd=root)
-        self.classes = world_classes(self.profile.world.colours, self.profile.world.shapes)
+        self.classes = world_classes(self.profile.world.classes)
 
     # -- paths --------------------------------------------------------------------------------
     def path(self, *parts: str) -> str:
@@ -177,9 +180,11 @@ class Experiment:
         stages = []
         if v.pretrain is not None:
             mammut = self.path('checkpoints', f'mammut_{v.key}.pth')
+            passes = ('both passes (contrastive + captioning)' if v.key == 'two-pass'
+                      else 'the contrastive pass only (generative weight 0)')
             stages.append(self._train_stage(
-                f'pretrain_{v.key}', f'pretrain MaMMUT ({v.label[4:]}) on the image-caption '
-                                     'pairs', p.config(v.pretrain), ('world',), mammut, []))
+                f'pretrain_{v.key}', f'pretrain MaMMUT on the image-caption pairs with {passes}',
+                p.config(v.pretrain), ('world',), mammut, []))
             init = [f'model.backbone.init_cfg.checkpoint={mammut}',
                     f'model.class_embedder.init_cfg.checkpoint={mammut}']
             det_deps = ('world', f'pretrain_{v.key}')
@@ -188,8 +193,8 @@ class Experiment:
             det_deps = ('world',)
         detector = self.path('checkpoints', f'detector_{v.key}.pth')
         stages.append(self._train_stage(
-            f'detector_{v.key}', f'fine-tune the detector on the base classes, initialised '
-                                 f'from {v.label[4:]}', det_config, det_deps, detector, init))
+            f'detector_{v.key}', f'{v.label[:3]} fine-tune the detector on the base classes '
+                                 f'from {v.source}', det_config, det_deps, detector, init))
         test_dir = self.path(f'test_{v.key}')
 
         def collect_metrics() -> dict:
@@ -307,9 +312,12 @@ class Experiment:
         b = metrics[VARIANTS[1].label]
         stage_rows = [[n, f'{m["seconds"]:.0f}'] for n, m in markers.items()]
         total = sum(m['seconds'] for m in markers.values())
+        wall = (max(m['finished_at'] for m in markers.values())
+                - min(m['finished_at'] - m['seconds'] for m in markers.values()))
         results = dict(profile=p.name, metrics={v.key: metrics[v.label] for v in VARIANTS},
                        retrieval={v.key: retrieval[v.label] for v in VARIANTS if v.pretrain},
                        stage_seconds={n: m['seconds'] for n, m in markers.items()},
+                       wall_seconds=round(wall, 1),
                        world=s.to_dict(), rare_classes=rare)
         freq = {f: [c.name for c in self.classes if c.frequency == f] for f in 'fcr'}
         lines = [
@@ -348,9 +356,11 @@ class Experiment:
             f'tools/infer.py with the vocabulary typed on the command line (`--texts`, all '
             f'{len(self.classes)} classes), boxes scoring at least {p.score_thr}.', '',
             '![detections](detections.png)', '',
-            '## Stages and times (seconds, each measured when the stage ran)', '',
-            rep.markdown_table([['stage', 'seconds'], *stage_rows, ['total', f'{total:.0f}']]),
-            '', '## Reproduce', '',
+            '## Stages and times', '',
+            f'From the start of the first stage to the end of the last: {wall / 60:.1f} min '
+            f'(stages side by side where they could be; summed stage time {total / 60:.1f} min; '
+            'a stage reused from an earlier run keeps the time it took then).', '',
+            rep.markdown_table([['stage', 'seconds'], *stage_rows]), '', '## Reproduce', '',
             '```',
             f'python tools/run_experiment.py{" --quick" if p.name == "quick" else ""} '
             f'--out-dir {self.out}',

@@ -174,6 +174,7 @@ class Pipeline:
     def _finish(self, stage: Stage, seconds: float, outputs: dict) -> dict:
         data = dict(stage=stage.name, title=stage.title, signature=self.signature(stage.name),
                     seconds=round(seconds, 1), finished=time.strftime('%Y-%m-%d %H:%M:%S'),
+                    finished_at=time.time(),
                     command=self.command_line(stage), log=self.log_path(stage.name),
                     outputs=outputs)
         os.makedirs(osp.dirname(self.marker_path(stage.name)), exist_ok=True)

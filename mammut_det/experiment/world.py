@@ -1,14 +1,19 @@
 """A small procedurally drawn world for the open-vocabulary experiment.
 
-The classes are colour x shape pairs (``'red_circle'``, read as "red circle" in prompts), drawn
-with the toy caption generator's shapes and colours (:mod:`mammut_det.datasets.toy_captions`).
-Each class has an LVIS frequency: the *rare* classes (``'r'``) are one diagonal of the colour x
-shape table, so every rare class combines a colour and a shape that both occur in base classes;
-a second diagonal is *common* (``'c'``, drawn less often in detection training), the rest
-*frequent* (``'f'``). Scenes have a grey-level background (plain or noisy), achromatic clutter
-(grey shapes and lines, some drawn over the objects) and objects that may partly occlude each
-other (each keeps at least :data:`MIN_VISIBLE` of its area visible; its box and mask are those of
-its visible pixels).
+Each class is a coloured shape (``'pink_star'``, read as "pink star" in prompts), drawn with the
+toy caption generator's shapes (:mod:`mammut_det.datasets.toy_captions`) in its colours and a few
+more (:data:`EXTRA_COLOURS`). Each class has an LVIS frequency: *frequent* (``'f'``), *common*
+(``'c'``, drawn less often in detection training) or *rare* (``'r'``: no box in detection
+training, but named in the pretraining captions and present in the evaluation split). The default
+classes give every class its own colour, and every rare class a colour no other class has and a
+shape that base classes have: the tiny image tower learns colours within the CPU budget but hardly
+shapes (see the experiment's report), so colour is what names a class in pixels, and a rare class
+can only be found through what the captions taught. :func:`grid_classes` makes the full colour x
+shape table instead (rare on a diagonal), where shape tells classes apart.
+
+Scenes have a grey-level background (plain or noisy), achromatic clutter (grey shapes and lines,
+some drawn over the objects) and objects that may partly occlude each other (each keeps at least
+:data:`MIN_VISIBLE` of its area visible; its box and mask are those of its visible pixels).
 
 Output of :func:`make_world` under ``out_dir``::
 
@@ -42,6 +47,21 @@ from ..text import BPETokenizer
 
 WORLD_VERSION = 1
 FREQUENCY_CODES = ('f', 'c', 'r')
+#: colours beyond the toy generator's (RGB), far from them and from the grey backgrounds
+EXTRA_COLOURS: dict[str, tuple[int, int, int]] = {
+    'brown': (140, 80, 30), 'lime': (165, 235, 40), 'teal': (0, 125, 125),
+    'magenta': (235, 20, 235),
+}
+PALETTE = {**COLOURS, **EXTRA_COLOURS}
+#: (colour, shape, frequency) of the default world: one colour per class; the rare classes have
+#: colours of their own and shapes that base classes have
+DEFAULT_CLASSES: tuple[tuple[str, str, str], ...] = (
+    ('red', 'circle', 'f'), ('green', 'square', 'f'), ('blue', 'triangle', 'f'),
+    ('yellow', 'star', 'f'), ('purple', 'cross', 'f'),
+    ('orange', 'diamond', 'c'), ('cyan', 'hexagon', 'c'), ('brown', 'circle', 'c'),
+    ('pink', 'star', 'r'), ('lime', 'triangle', 'r'), ('teal', 'square', 'r'),
+    ('magenta', 'hexagon', 'r'),
+)
 #: a partly hidden object keeps at least this fraction of its pixels visible
 MIN_VISIBLE = 0.6
 #: split ids of the random streams
@@ -65,8 +85,7 @@ class WorldSettings:
     an object's circumradius as a fraction of the side; ``common_weight`` how often a common
     class is drawn in detection training relative to a frequent one."""
 
-    colours: tuple[str, ...] = ('red', 'green', 'blue', 'yellow', 'purple')
-    shapes: tuple[str, ...] = ('circle', 'square', 'triangle', 'star')
+    classes: tuple[tuple[str, str, str], ...] = DEFAULT_CLASSES
     num_pretrain: int = 6000
     num_pretrain_val: int = 200
     pretrain_size: int = 64
@@ -86,18 +105,10 @@ class WorldSettings:
     version: int = field(default=WORLD_VERSION)
 
     def __post_init__(self) -> None:
-        self.colours = tuple(self.colours)
-        self.shapes = tuple(self.shapes)
+        self.classes = tuple(tuple(c) for c in self.classes)
         self.pretrain_radius = tuple(float(r) for r in self.pretrain_radius)
         self.det_radius = tuple(float(r) for r in self.det_radius)
-        bad = [c for c in self.colours if c not in COLOURS] + [s for s in self.shapes
-                                                               if s not in SHAPES]
-        if bad:
-            raise ValueError(f'WorldSettings: unknown colours/shapes {bad}; colours are '
-                             f'{tuple(COLOURS)}, shapes {SHAPES}')
-        if len(set(self.colours)) < 2 or len(set(self.shapes)) < 3:
-            raise ValueError('WorldSettings: need at least 2 distinct colours and 3 distinct '
-                             'shapes so that every rare class is made of seen parts')
+        check_classes(self.classes)
         counts = dict(num_pretrain=self.num_pretrain, num_pretrain_val=self.num_pretrain_val,
                       num_det_train=self.num_det_train, num_det_val=self.num_det_val,
                       num_infer=self.num_infer, max_objects=self.max_objects)
@@ -119,7 +130,8 @@ class WorldSettings:
                              f'{self.common_weight}')
 
     def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        """The settings as plain JSON data (tuples as lists)."""
+        return json.loads(json.dumps(asdict(self)))
 
     @classmethod
     def from_dict(cls, data: dict) -> WorldSettings:
@@ -130,15 +142,42 @@ class WorldSettings:
         return cls(**data)
 
 
-def world_classes(colours: tuple[str, ...], shapes: tuple[str, ...]) -> list[WorldClass]:
-    """All colour x shape classes, colour-major. Colour ``i`` is rare with shape ``i % S`` and
-    common with shape ``(i + 1) % S``; every other pair is frequent."""
-    out = []
-    for i, colour in enumerate(colours):
-        for j, shape in enumerate(shapes):
-            freq = 'r' if j == i % len(shapes) else 'c' if j == (i + 1) % len(shapes) else 'f'
-            out.append(WorldClass(f'{colour}_{shape}', colour, shape, freq))
-    return out
+def check_classes(classes: tuple[tuple[str, str, str], ...]) -> None:
+    """Raise ``ValueError`` unless every entry is a known (colour, shape, frequency), no class
+    repeats, and there are base (f/c) and rare classes."""
+    for i, entry in enumerate(classes):
+        if len(entry) != 3:
+            raise ValueError(f'WorldSettings.classes[{i}] must be (colour, shape, frequency), '
+                             f'got {entry!r}')
+        colour, shape, freq = entry
+        if colour not in PALETTE or shape not in SHAPES or freq not in FREQUENCY_CODES:
+            raise ValueError(f'WorldSettings.classes[{i}] = {entry!r}: colours are '
+                             f'{tuple(PALETTE)}, shapes {SHAPES}, frequencies {FREQUENCY_CODES}')
+    pairs = [(c, s) for c, s, _ in classes]
+    if len(set(pairs)) != len(pairs):
+        raise ValueError(f'WorldSettings.classes: a colour-shape pair repeats in {pairs}')
+    freqs = {f for _, _, f in classes}
+    if 'r' not in freqs or not freqs & {'f', 'c'}:
+        raise ValueError('WorldSettings.classes: need rare classes and base (f or c) classes')
+
+
+def world_classes(classes: tuple[tuple[str, str, str], ...] = DEFAULT_CLASSES
+                  ) -> list[WorldClass]:
+    """:class:`WorldClass` objects of (colour, shape, frequency) triples, in category order."""
+    check_classes(classes)
+    return [WorldClass(f'{c}_{s}', c, s, f) for c, s, f in classes]
+
+
+def grid_classes(colours: tuple[str, ...], shapes: tuple[str, ...]
+                 ) -> tuple[tuple[str, str, str], ...]:
+    """The full colour x shape table, colour-major: colour ``i`` is rare with shape ``i % S`` and
+    common with shape ``(i + 1) % S``, every other pair frequent; so each rare class combines a
+    colour and a shape that base classes have."""
+    if len(set(colours)) < 2 or len(set(shapes)) < 3:
+        raise ValueError('grid_classes: need at least 2 colours and 3 shapes so that every rare '
+                         'class is made of seen parts')
+    return tuple((c, s, 'r' if j == i % len(shapes) else 'c' if j == (i + 1) % len(shapes)
+                  else 'f') for i, c in enumerate(colours) for j, s in enumerate(shapes))
 
 
 @dataclass
@@ -232,7 +271,7 @@ def draw_scene(rng: np.random.Generator, size: int, classes: list[WorldClass],
         for entry in placed:
             entry[2][mask] = False
         placed.append((cls.name, toy, mask.copy(), float(mask.sum())))
-        draw_object(img, toy, COLOURS[cls.colour][::-1])
+        draw_object(img, toy, PALETTE[cls.colour][::-1])
     over = np.zeros((size, size), np.uint8)
     for _ in range(n_over):
         _clutter(rng, img, level, over)
@@ -260,7 +299,7 @@ class WorldWriter:
     def __init__(self, out_dir: str, settings: WorldSettings) -> None:
         self.out_dir = out_dir
         self.s = settings
-        self.classes = world_classes(settings.colours, settings.shapes)
+        self.classes = world_classes(settings.classes)
 
     def _rng(self, split: str, index: int) -> np.random.Generator:
         return np.random.default_rng([self.s.seed, SPLITS[split], index])
