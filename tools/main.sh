@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The main job on its small built-in default: install into .venv if needed, draw the toy
-# image-caption set, run two-pass MaMMUT pretraining of the tiny preset on it (losses in the
-# log) and say where the checkpoint went. Running it again reuses the data and the environment.
+# The main job: install into .venv if needed, then the miniature open-vocabulary experiment
+# (tools/run_experiment.py): draw a world of shapes, two-pass MaMMUT pretraining, detector
+# fine-tuning on the base classes (and the contrastive-only / random-init ablation), LVIS box AP
+# through tools/test.py, tools/infer.py on held-out images, and a report in
+# work_dirs/experiment/report.md. Running it again reuses the finished stages.
+# Extra arguments go to run_experiment.py (e.g. --quick for the few-minute setting).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install.sh
-.venv/bin/python tools/make_toy_captions.py data/toy_captions
-.venv/bin/python tools/train.py configs/pretrain/mammut_tiny_toy.py \
-  --work-dir work_dirs/mammut_tiny_toy "$@"
+.venv/bin/python tools/run_experiment.py "$@"
