@@ -36,7 +36,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--jobs', type=int, default=2,
                         help='stages run side by side when they do not depend on each other')
     parser.add_argument('--threads', type=int, default=1,
-                        help='torch threads of each tool process (OMP_NUM_THREADS)')
+                        help='torch threads of each tool process (OMP_NUM_THREADS); part of '
+                             'each stage\'s signature, as results may differ in the last bits')
     parser.add_argument('--force', action='store_true', help='rerun every stage')
     parser.add_argument('--redo', nargs='+', default=[], metavar='STAGE',
                         help='rerun these stages (and whatever depends on them)')

@@ -126,6 +126,7 @@ class Experiment:
         rel = osp.relpath(absolute, root)
         self.out = absolute if rel.startswith('..') else rel  # as the tools see it (cwd=root)
         self.classes = world_classes(self.profile.world.classes)
+        self.stage_names: list[str] = []  # filled by stages()
 
     # -- paths --------------------------------------------------------------------------------
     def path(self, *parts: str) -> str:
@@ -327,7 +328,9 @@ class Experiment:
             '## The world', '',
             f'- {len(self.classes)} classes, colour x shape, LVIS frequencies: '
             f'{len(freq["f"])} frequent, {len(freq["c"])} common, {len(freq["r"])} rare '
-            f'({", ".join(prompt_name(n) for n in rare)}).',
+            f'({", ".join(prompt_name(n) for n in rare)}). Every class has a colour of its own, '
+            'so the rare colours never occur in a training box (why: the docstring of '
+            '`mammut_det/experiment/world.py`).',
             f'- Pretraining: {s.num_pretrain} captioned scenes of {s.pretrain_size} px. Captions '
             'of the rare classes: ' + ', '.join(f'{prompt_name(n)} {counts["captions"][n]}'
                                                 for n in rare) + '.',
@@ -365,7 +368,8 @@ class Experiment:
             f'python tools/run_experiment.py{" --quick" if p.name == "quick" else ""} '
             f'--out-dir {self.out}',
             '```', '',
-            'or stage by stage (after the world is drawn):', '',
+            'or stage by stage, as run here, once the command above has drawn the world '
+            '(`make_world` in `mammut_det/experiment/world.py`):', '',
             '```',
             *[m['command'] for m in markers.values() if m.get('command')],
             '```', '']

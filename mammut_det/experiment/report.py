@@ -73,13 +73,18 @@ def read_test_metrics(work_dir: str) -> dict[str, float]:
 
 def plot_curves(series: dict[str, list[dict]], keys: Sequence[str], path: str,
                 title: str) -> list[str]:
-    """One panel per loss in ``keys``, one line per run in ``series`` (label -> scalars
-    records); panels without data are left out. Writes ``path`` (PNG); returns the keys plotted."""
+    """One panel per loss in ``keys`` (three a row), one line per run in ``series`` (label ->
+    scalars records); panels without data are left out. Writes ``path`` (PNG); returns the keys
+    plotted."""
     present = [k for k in keys if any(curve(recs, k)[0] for recs in series.values())]
     if not present:
         raise ValueError(f'none of {list(keys)} was logged in {list(series)}')
-    fig, axes = plt.subplots(1, len(present), figsize=(4.2 * len(present), 3.4), squeeze=False)
-    for ax, key in zip(axes[0], present):
+    cols = min(3, len(present))
+    rows = -(-len(present) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    for ax in axes.flat[len(present):]:
+        ax.set_visible(False)
+    for ax, key in zip(axes.flat, present):
         for label, recs in series.items():
             xs, ys = curve(recs, key)
             if xs:
