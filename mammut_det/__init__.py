@@ -7,6 +7,6 @@ from . import compat
 
 compat.apply()
 
-from . import datasets, detection, engine, evaluation, models, text, video  # noqa: E402,F401
+from . import classification, datasets, detection, engine, evaluation, models, text, video  # noqa: E402,F401
 
 __version__ = '0.1.0'

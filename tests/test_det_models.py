@@ -309,3 +309,17 @@ def test_fusion_weights_and_seen_classes(cfg, detector):
     assert other.seen_classes == BASE
     other.dataset_meta = dict(classes=('yellow_square', 'zebra'))
     assert other.vlm_weights().tolist() == pytest.approx([0.35, 0.65])
+
+
+def test_boxes_are_clipped_to_the_original_image_not_the_padding(detector):
+    torch.manual_seed(4)
+    images = torch.rand(1, 3, 128, 128) * 255
+    whole = _predict(detector, images)[0].pred_instances
+    assert (whole.bboxes[:, 2] > 70).any() and (whole.bboxes[:, 3] > 40).any()
+    samples = _samples(1)
+    samples[0].set_metainfo(dict(ori_shape=(40, 70)))  # a 70x40 image padded to 128x128
+    with torch.no_grad():
+        inst = detector(images, samples, mode='predict')[0].pred_instances
+    assert len(inst) > 0
+    assert float(inst.bboxes[:, 0::2].max()) <= 70 and float(inst.bboxes[:, 1::2].max()) <= 40
+    assert bool(((inst.bboxes[:, 2:] - inst.bboxes[:, :2]) > 0).all())

@@ -14,11 +14,12 @@ from mmengine.config import Config
 from mmengine.registry import MODELS
 from mmengine.runner import Runner, load_checkpoint
 
-from mammut_det.datasets import make_toy_captions
+from mammut_det.datasets import make_toy_captions, make_toy_classes
 from mammut_det.engine import TwoPassScheduleHook
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE_CFG = ROOT / 'configs' / 'pretrain' / 'mammut_tiny_toy.py'
+ZERO_SHOT_CFG = ROOT / 'configs' / 'pretrain' / 'mammut_tiny_toy_zeroshot_cls.py'
 
 
 @pytest.fixture(scope='module')
@@ -68,7 +69,7 @@ def losses(log: str, key: str) -> list[float]:
     return [float(v) for v in re.findall(rf'\b{key}: ([0-9.]+)', log)]
 
 
-def test_training_lowers_both_losses_and_learns_retrieval(toy_data, tmp_path):
+def test_training_lowers_losses_and_learns_retrieval_and_zero_shot_classes(toy_data, tmp_path):
     cfg = write_cfg(tmp_path, toy_data, max_iters=240, ckpt_interval=240, val_interval=240)
     res = run_tool([sys.executable, 'tools/train.py', str(cfg), '--work-dir',
                     str(tmp_path / 'work')], timeout=1200)
@@ -83,6 +84,31 @@ def test_training_lowers_both_losses_and_learns_retrieval(toy_data, tmp_path):
     assert i2t > 5 * chance and i2t > 8.0
     assert 'checkpoint saved to' in log
     assert (tmp_path / 'work' / 'iter_240.pth').exists()
+    zero_shot_classification_beats_chance(toy_data, tmp_path, tmp_path / 'work' / 'iter_240.pth')
+
+
+def zero_shot_classification_beats_chance(data: Path, tmp_path: Path, ckpt: Path) -> None:
+    """The pretrained checkpoint through tools/test.py and the zero-shot classification preset:
+    56 colour x shape classes named only in text."""
+    classes_root = tmp_path / 'toy_classes'
+    make_toy_classes(str(classes_root), num_per_class=4, size=64, seed=5)
+    cfg = tmp_path / 'zero_shot.py'
+    cfg.write_text(f'''
+_base_ = [{str(ZERO_SHOT_CFG)!r}]
+classes_root = {str(classes_root) + '/'!r}
+model = dict(tokenizer=dict(type='BPETokenizer', path={str(data / 'tokenizer.json')!r},
+                            context_length=32), classes=classes_root + 'classes.txt')
+test_dataloader = dict(num_workers=0, persistent_workers=False,
+                       dataset=dict(data_root=classes_root, classes=classes_root + 'classes.txt'))
+''')
+    res = run_tool([sys.executable, 'tools/test.py', str(cfg), str(ckpt), '--work-dir',
+                    str(tmp_path / 'zero_shot')])
+    log = res.stdout + res.stderr
+    top1 = float(re.findall(r'acc/top1: ([0-9.]+)', log)[-1])
+    top5 = float(re.findall(r'acc/top5: ([0-9.]+)', log)[-1])
+    print(f'zero-shot classification of 224 single shapes among 56 classes: top-1 {top1:.3f}, '
+          f'top-5 {top5:.3f} (chance {1 / 56:.3f}, {5 / 56:.3f})')
+    assert top1 > 3 / 56 and top5 > 3 * 5 / 56
 
 
 @pytest.fixture(scope='module')

@@ -5,13 +5,15 @@
 
 Writes images/{train,val}/*.png, train.jsonl, val.jsonl and tokenizer.json (the file that
 configs/_base_/models/mammut_tiny.py loads). A rerun with the same settings does nothing.
+``--classes-dir data/toy_classes`` also writes single-shape images in a folder per class, for
+configs/pretrain/mammut_tiny_toy_zeroshot_cls.py.
 """
 from __future__ import annotations
 
 import argparse
 import time
 
-from mammut_det.datasets import make_toy_captions
+from mammut_det.datasets import make_toy_captions, make_toy_classes
 
 
 def parse_args() -> argparse.Namespace:
@@ -26,6 +28,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--context-length', type=int, default=32,
                         help='tokenizer context length')
     parser.add_argument('--force', action='store_true', help='regenerate even if complete')
+    parser.add_argument('--classes-dir', default=None,
+                        help='also write zero-shot classification images here, a folder a class')
+    parser.add_argument('--num-per-class', type=int, default=10,
+                        help='images per class in --classes-dir')
     return parser.parse_args()
 
 
@@ -41,6 +47,11 @@ def main() -> None:
               f'in {time.perf_counter() - start:.1f} s')
     else:
         print(f'{args.out_dir} is complete with these settings; nothing to do')
+    if args.classes_dir:
+        classes = make_toy_classes(args.classes_dir, num_per_class=args.num_per_class,
+                                   size=args.size, seed=args.seed)
+        print(f'wrote {args.num_per_class} images for each of {len(classes)} classes and '
+              f'classes.txt to {args.classes_dir}')
 
 
 if __name__ == '__main__':

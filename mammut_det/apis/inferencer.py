@@ -173,21 +173,11 @@ class OVDetInferencer(DetInferencer):
 
     def predict(self, prepared: Sequence[dict], score_thr: float = 0.3) -> list[DetDataSample]:
         """One batch of :meth:`prepare` outputs -> samples whose ``pred_instances`` keep the
-        boxes scoring above ``score_thr``, clipped to the image.
-
-        Test pipelines that pad to a fixed size (ViTDet's) make ``img_shape`` the padded size,
-        so the detector's own clipping lets boxes reach into the padding; here they are clipped
-        to ``ori_shape`` and those left without area are dropped.
-        """
+        boxes scoring above ``score_thr`` (the detector clips them to the image)."""
         samples = self.forward(self.collate_fn(list(prepared)))
         for sample in samples:
             inst = sample.pred_instances
-            height, width = sample.ori_shape
-            inst.bboxes[:, 0::2] = inst.bboxes[:, 0::2].clamp(0, width)
-            inst.bboxes[:, 1::2] = inst.bboxes[:, 1::2].clamp(0, height)
-            keep = ((inst.scores > score_thr) & (inst.bboxes[:, 2] > inst.bboxes[:, 0])
-                    & (inst.bboxes[:, 3] > inst.bboxes[:, 1]))
-            sample.pred_instances = inst[keep]
+            sample.pred_instances = inst[inst.scores > score_thr]
         return samples
 
     def to_dict(self, sample: DetDataSample) -> dict:

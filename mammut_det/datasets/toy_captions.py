@@ -14,6 +14,11 @@ Output of :func:`make_toy_captions` under ``out_dir``::
     tokenizer.json                byte-level BPE trained on the train captions
     manifest.json                 the settings, written last; a rerun with equal settings skips
 
+and of :func:`make_toy_classes`, one shape per image for zero-shot classification::
+
+    <colour>_<shape>/000.png ...  a folder per class (8 colours x 7 shapes)
+    classes.txt                   the class names in label order ("blue circle", ...)
+
 Everything is drawn from ``np.random.default_rng([seed, split, index])``: one seed gives
 byte-identical files.
 """
@@ -116,7 +121,7 @@ def _place(rng: np.random.Generator, size: int, n: int) -> list[tuple[str, float
             return placed
 
 
-def _caption(rng: np.random.Generator, objs: list[ToyObject], background: str) -> str:
+def toy_caption(rng: np.random.Generator, objs: list[ToyObject], background: str) -> str:
     with_size = rng.random() < 0.5
     phrases = [_article(f'{o.size} {o.colour} {o.shape}' if with_size
                         else f'{o.colour} {o.shape}') for o in objs]
@@ -135,14 +140,19 @@ def _caption(rng: np.random.Generator, objs: list[ToyObject], background: str) -
     return str(rng.choice(templates)).format(*(phrases[i] for i in order))
 
 
-def make_sample(rng: np.random.Generator, size: int = 64) -> tuple[np.ndarray, str,
-                                                                    list[ToyObject]]:
-    """One image [size, size, 3] uint8 BGR, its caption and the objects drawn."""
+def _background(rng: np.random.Generator, size: int) -> tuple[np.ndarray, str]:
+    """A plain or lightly noisy grey image [size, size, 3] uint8 and its name."""
     background = str(rng.choice(list(BACKGROUNDS)))
     img = np.full((size, size, 3), BACKGROUNDS[background], np.float32)
     if rng.random() < 0.5:
         img += rng.normal(0.0, rng.uniform(2.0, 8.0), img.shape)
-    img = np.clip(np.round(img), 0, 255).astype(np.uint8)
+    return np.clip(np.round(img), 0, 255).astype(np.uint8), background
+
+
+def make_sample(rng: np.random.Generator, size: int = 64) -> tuple[np.ndarray, str,
+                                                                    list[ToyObject]]:
+    """One image [size, size, 3] uint8 BGR, its caption and the objects drawn."""
+    img, background = _background(rng, size)
     n = int(rng.integers(1, 3))
     colours = rng.choice(list(COLOURS), n, replace=False)
     objs = []
@@ -151,7 +161,7 @@ def make_sample(rng: np.random.Generator, size: int = 64) -> tuple[np.ndarray, s
                         center=center, radius=radius, angle=float(rng.uniform(0, 2 * math.pi)))
         draw_object(img, obj, COLOURS[obj.colour][::-1])
         objs.append(obj)
-    return img, _caption(rng, objs, background), objs
+    return img, toy_caption(rng, objs, background), objs
 
 
 def _settings(num_train: int, num_val: int, size: int, seed: int, vocab_size: int,
@@ -225,3 +235,34 @@ def make_toy_captions(out_dir: str, num_train: int = 2000, num_val: int = 200, s
     with open(manifest, 'w') as f:
         json.dump(settings, f, indent=1)
     return True
+
+
+def make_toy_classes(out_dir: str, num_per_class: int = 4, size: int = 64,
+                     seed: int = 0) -> list[str]:
+    """Write ``num_per_class`` images of one shape for each colour x shape class into
+    ``out_dir/<colour>_<shape>/`` and the class names to ``out_dir/classes.txt``; returns the
+    class folder names in sorted (label) order.
+
+    Images are drawn like :func:`make_sample`'s one-shape scenes, from
+    ``np.random.default_rng([seed, 2, class index, i])``, so they differ from the caption set's."""
+    if num_per_class < 1 or size < 16 or seed < 0:
+        raise ValueError(f'need num_per_class >= 1, size >= 16 and seed >= 0, got '
+                         f'{num_per_class}, {size}, {seed}')
+    classes = sorted(f'{c}_{s}' for c in COLOURS for s in SHAPES)
+    for k, name in enumerate(classes):
+        colour, shape = name.split('_')
+        folder = osp.join(out_dir, name)
+        os.makedirs(folder, exist_ok=True)
+        for i in range(num_per_class):
+            rng = np.random.default_rng([seed, 2, k, i])
+            img, _ = _background(rng, size)
+            (word, radius, center), = _place(rng, size, 1)
+            obj = ToyObject(shape=shape, colour=colour, size=word, center=center, radius=radius,
+                            angle=float(rng.uniform(0, 2 * math.pi)))
+            draw_object(img, obj, COLOURS[colour][::-1])
+            path = osp.join(folder, f'{i:03d}.png')
+            if not cv2.imwrite(path, img):
+                raise OSError(f'could not write {path}')
+    with open(osp.join(out_dir, 'classes.txt'), 'w') as f:
+        f.write(''.join(name.replace('_', ' ') + '\n' for name in classes))
+    return classes

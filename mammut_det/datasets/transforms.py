@@ -105,7 +105,8 @@ class PackCaptionInputs(BaseTransform):
     Returns ``inputs``, a uint8 (or the image's dtype) tensor [C, H, W] in the image's channel
     order (BGR from ``LoadImageFromFile``; the model's ``ImgDataPreprocessor`` converts and
     normalises), and ``data_samples``, a :class:`BaseDataElement` whose metainfo holds the
-    ``meta_keys`` present in the results (``caption`` among them when the sample has one).
+    ``meta_keys`` present in the results (``caption`` among them when the sample has one) and,
+    for a labelled image, the data field ``gt_label`` (a long tensor [1]).
     """
 
     def __init__(self, meta_keys: Sequence[str] = ('caption', 'img_path', 'img_id', 'ori_shape',
@@ -118,7 +119,10 @@ class PackCaptionInputs(BaseTransform):
             img = img[..., None]
         inputs = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
         meta = {k: results[k] for k in self.meta_keys if k in results}
-        return dict(inputs=inputs, data_samples=BaseDataElement(metainfo=meta))
+        sample = BaseDataElement(metainfo=meta)
+        if 'gt_label' in results:
+            sample.gt_label = torch.as_tensor(results['gt_label'], dtype=torch.long).view(1)
+        return dict(inputs=inputs, data_samples=sample)
 
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}(meta_keys={self.meta_keys})'

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 from collections.abc import Sequence
 
@@ -158,29 +159,13 @@ class TextClassEmbedder(BaseModule):
             self._memory[key] = emb
         return self._memory[key].to(device)
 
-    @torch.no_grad()
     def compute(self, class_names: Sequence[str]) -> Tensor:
-        """The text passes, uncached: [K, D] normalised.
-
-        With ``masked_mean`` pooling, padding is masked out of attention and pooling, so prompts
-        are batched by length and each batch is cut to its longest prompt (same result, fewer
-        FLOPs)."""
-        prompts = [t.format(prompt_name(n)) for n in class_names for t in self.templates]
-        device = self.text.token_embedding.weight.device
-        tokens = self.tokenizer(prompts)
-        trim = self.text.pool == 'masked_mean'
-        lengths = (tokens != self.text.pad_id).sum(dim=1)
-        order = torch.argsort(lengths, stable=True) if trim else torch.arange(len(prompts))
-        feats = torch.empty(len(prompts), self.embed_dim)
-        for start in range(0, len(prompts), self.batch_size):
-            idx = order[start:start + self.batch_size]
-            batch = tokens[idx]
-            if trim:
-                batch = batch[:, :max(int(lengths[idx].max()), 1)]
-            feats[idx] = F.normalize(self.text.encode(batch.to(device)).float(), dim=-1).cpu()
-            self.num_text_passes += 1
-        per_prompt = feats.view(len(class_names), len(self.templates), -1)
-        return F.normalize(per_prompt.mean(dim=1), dim=-1).to(device)
+        """The text passes, uncached: [K, D] normalised (see :func:`embed_class_names`)."""
+        emb = embed_class_names(self.text, self.tokenizer, class_names, self.templates,
+                                self.batch_size)
+        self.num_text_passes += math.ceil(len(class_names) * len(self.templates)
+                                          / self.batch_size)
+        return emb
 
     def _cache_path(self, key: str) -> str | None:
         return None if self.cache_dir is None else os.path.join(self.cache_dir, f'{key}.pt')
@@ -203,6 +188,32 @@ class TextClassEmbedder(BaseModule):
         torch.save(dict(embeddings=emb, class_names=list(names), templates=list(self.templates)),
                     tmp)
         os.replace(tmp, path)
+
+
+@torch.no_grad()
+def embed_class_names(text: nn.Module, tokenizer, class_names: Sequence[str],
+                      templates: Sequence[str], batch_size: int = 256) -> Tensor:
+    """Class embeddings [K, D] from a ``TextDecoder``'s contrastive pass, on its device.
+
+    Each name goes into every template; each prompt embedding is L2-normalised, the mean over
+    templates taken and normalised again. With ``masked_mean`` pooling, padding is masked out of
+    attention and pooling, so prompts are batched by length and each batch is cut to its longest
+    prompt (same result, fewer FLOPs)."""
+    prompts = [t.format(prompt_name(n)) for n in class_names for t in templates]
+    device = text.token_embedding.weight.device
+    tokens = tokenizer(prompts)
+    trim = text.pool == 'masked_mean'
+    lengths = (tokens != text.pad_id).sum(dim=1)
+    order = torch.argsort(lengths, stable=True) if trim else torch.arange(len(prompts))
+    feats = torch.empty(len(prompts), text.embed_dim)
+    for start in range(0, len(prompts), batch_size):
+        idx = order[start:start + batch_size]
+        batch = tokens[idx]
+        if trim:
+            batch = batch[:, :max(int(lengths[idx].max()), 1)]
+        feats[idx] = F.normalize(text.encode(batch.to(device)).float(), dim=-1).cpu()
+    per_prompt = feats.view(len(class_names), len(templates), -1)
+    return F.normalize(per_prompt.mean(dim=1), dim=-1).to(device)
 
 
 def _plain(cfg) -> object:

@@ -14,6 +14,7 @@ from mmdet.registry import MODELS as DET_MODELS
 from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import bbox2roi
 from mmengine.registry import MODELS
+from mmengine.structures import InstanceData
 from torch import Tensor
 
 from .vocabulary import load_vocabulary, prompt_name
@@ -192,7 +193,12 @@ class MaMMUTDetector(TwoStageDetector):
 
     def predict(self, batch_inputs: Tensor, batch_data_samples: list[DetDataSample],
                 rescale: bool = True) -> list[DetDataSample]:
-        """Boxes, scores and labels (indices into the vocabulary) per image."""
+        """Boxes, scores and labels (indices into the vocabulary) per image.
+
+        With ``rescale``, boxes are in the original image's pixels and clipped to it
+        (``ori_shape``); boxes left without area are dropped. mmdet's heads clip to
+        ``img_shape`` only, which with ViTDet's fixed-size padding lets boxes reach into the
+        padding."""
         backbone_out = self.backbone(batch_inputs)
         x = self.neck(backbone_out)
         rpn_results_list = self.rpn_head.predict(x, batch_data_samples, rescale=False)
@@ -203,4 +209,16 @@ class MaMMUTDetector(TwoStageDetector):
                           vlm_weights=self.vlm_weights().to(batch_inputs.device))
         results_list = self.roi_head.predict(x, rpn_results_list, batch_data_samples,
                                              rescale=rescale, **kwargs)
+        if rescale:
+            results_list = [clip_to_image(r, s.ori_shape)
+                            for r, s in zip(results_list, batch_data_samples)]
         return self.add_pred_to_datasample(batch_data_samples, results_list)
+
+
+def clip_to_image(results: InstanceData, shape: tuple[int, int]) -> InstanceData:
+    """``results.bboxes`` [N, 4] (x1, y1, x2, y2) clipped to ``shape`` (h, w); the instances
+    left with no area are dropped."""
+    boxes = results.bboxes
+    boxes[:, 0::2] = boxes[:, 0::2].clamp(0, shape[1])
+    boxes[:, 1::2] = boxes[:, 1::2].clamp(0, shape[0])
+    return results[(boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])]

@@ -43,7 +43,14 @@ from dataclasses import asdict, dataclass, field, fields
 import cv2
 import numpy as np
 
-from ..datasets.toy_captions import BACKGROUNDS, COLOURS, SHAPES, ToyObject, _caption, draw_object
+from ..datasets.toy_captions import (
+    BACKGROUNDS,
+    COLOURS,
+    SHAPES,
+    ToyObject,
+    draw_object,
+    toy_caption,
+)
 from ..detection.vocabulary import prompt_name
 from ..text import BPETokenizer
 
@@ -325,7 +332,7 @@ class WorldWriter:
                                                min(self.s.max_clutter, 2))
             rel = f'images/{split}/{i:06d}.png'
             self._write_image(osp.join('pretrain', rel), img)
-            caption = _caption(rng, [o.toy for o in objs], background)
+            caption = toy_caption(rng, [o.toy for o in objs], background)
             captions.append(caption)
             lines.append(json.dumps(dict(image=rel, caption=caption,
                                          objects=[o.name for o in objs])))
