@@ -1,8 +1,9 @@
 """The miniature open-vocabulary experiment as stages of real tool runs, and its report.
 
 generate the world -> pretrain MaMMUT (two passes; and contrastive only for the ablation) ->
-fine-tune the detector on the base classes from (a) the two-pass checkpoint, (b) the
-contrastive-only checkpoint, (c) random initialisation -> ``tools/test.py`` (LVIS box AP on all
+zero-shot classification of the evaluation boxes by each pretrained MaMMUT -> fine-tune the
+detector on the base classes from (a) the two-pass checkpoint, (b) the contrastive-only
+checkpoint, (c) random initialisation -> ``tools/test.py`` (LVIS box AP on all
 classes) -> ``tools/infer.py`` on held-out images with a typed vocabulary -> report.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import TextIO
 
+import cv2
 from mmengine.config import Config
 
 from ..detection.vocabulary import prompt_name
@@ -46,6 +48,9 @@ VARIANTS = (
     Variant('random', '(c) random initialisation', 'random weights', None),
 )
 DETECTOR_CONFIG = 'mammut-tiny_ovd_shapes-world'
+ZERO_SHOT_CONFIG = f'{CONFIG_DIR}/mammut-tiny_zeroshot-cls_shapes-world.py'
+#: margin around a box when it is cropped for zero-shot classification, as a fraction of its side
+CROP_MARGIN = 0.15
 
 
 @dataclass(frozen=True)
@@ -151,7 +156,10 @@ class Experiment:
         world = self.profile.world
         out = [Stage('world', 'draw the shapes world (captions, LVIS annotations, held-out '
                               'images, tokenizer)', action=self._make_world,
-                     settings=world.to_dict())]
+                     settings=world.to_dict()),
+               Stage('crops', 'crop the evaluation boxes for zero-shot classification',
+                     deps=('world',), action=self._make_crops,
+                     settings=dict(margin=CROP_MARGIN))]
         for v in VARIANTS:
             out += self._variant_stages(v)
         out.append(Stage('report', 'AP table, loss curves, detection grid -> report.md',
@@ -186,6 +194,7 @@ class Experiment:
             stages.append(self._train_stage(
                 f'pretrain_{v.key}', f'pretrain MaMMUT on the image-caption pairs with {passes}',
                 p.config(v.pretrain), ('world',), mammut, []))
+            stages.append(self._zero_shot_stage(v, mammut))
             init = [f'model.backbone.init_cfg.checkpoint={mammut}',
                     f'model.class_embedder.init_cfg.checkpoint={mammut}']
             det_deps = ('world', f'pretrain_{v.key}')
@@ -230,7 +239,54 @@ class Experiment:
             collect=collect_infer, clean=(osp.join(self.root, infer_dir),)))
         return stages
 
+    def _zero_shot_stage(self, v: Variant, mammut: str) -> Stage:
+        work = self.path(f'zeroshot_{v.key}')
+        out = osp.join(work, 'predictions.pkl')
+        frequencies = [c.frequency for c in self.classes]
+
+        def collect() -> dict:
+            return dict(accuracy=rep.zero_shot_accuracy(osp.join(self.root, out), frequencies))
+
+        return Stage(
+            f'zeroshot_{v.key}', f'zero-shot classification of the evaluation boxes by the '
+                                 f'{v.key} MaMMUT (no detector, all classes named in text)',
+            deps=('crops', f'pretrain_{v.key}'),
+            command=[self.python, 'tools/test.py', ZERO_SHOT_CONFIG, mammut, '--work-dir', work,
+                     '--out', out],
+            collect=collect, clean=(osp.join(self.root, work),),
+            settings=dict(config=config_digest(osp.join(self.root, ZERO_SHOT_CONFIG), self.out)))
+
     # -- in-process stages -------------------------------------------------------------------
+    def _make_crops(self, log: TextIO) -> dict:
+        """Every evaluation box with a margin of :data:`CROP_MARGIN`, as
+        ``zeroshot/crops/<annotation id>.png`` and ``zeroshot/val.txt`` (``<file> <label>``, the
+        label a category index into ``world/classes.txt``)."""
+        world_dir, out_dir = self.abspath('world'), self.abspath('zeroshot')
+        with open(osp.join(world_dir, 'annotations', 'lvis_v1_val.json')) as f:
+            data = json.load(f)
+        files = {im['id']: osp.join(world_dir, im['file_name']) for im in data['images']}
+        os.makedirs(osp.join(out_dir, 'crops'), exist_ok=True)
+        lines, per_class = [], {c.name: 0 for c in self.classes}
+        for ann in sorted(data['annotations'], key=lambda a: a['id']):
+            img = cv2.imread(files[ann['image_id']])
+            if img is None:
+                raise OSError(f'cannot read {files[ann["image_id"]]}')
+            x, y, w, h = ann['bbox']
+            m = CROP_MARGIN * max(w, h)
+            x0, y0 = max(int(x - m), 0), max(int(y - m), 0)
+            x1, y1 = min(int(x + w + m + 1), img.shape[1]), min(int(y + h + m + 1), img.shape[0])
+            name = f'{ann["id"]:06d}.png'
+            if not cv2.imwrite(osp.join(out_dir, 'crops', name), img[y0:y1, x0:x1]):
+                raise OSError(f'cannot write {osp.join(out_dir, "crops", name)}')
+            label = ann['category_id'] - 1
+            lines.append(f'{name} {label}')
+            per_class[self.classes[label].name] += 1
+        with open(osp.join(out_dir, 'val.txt'), 'w') as f:
+            f.write('\n'.join(lines) + '\n')
+        _echo(log, f'{len(lines)} crops in {out_dir}; per class: '
+                   + ', '.join(f'{n} {k}' for n, k in per_class.items()))
+        return dict(num_crops=len(lines), per_class=per_class)
+
     def _make_world(self, log: TextIO) -> dict:
         world_dir = self.abspath('world')
         s = self.profile.world
@@ -308,6 +364,13 @@ class Experiment:
         retrieval = {label: {k: rep.last_value(recs, f'retrieval/{k}')
                              for k in ('i2t@1', 't2i@1', 'chance_i2t@1')}
                      for label, recs in pretrain.items()}
+        zero_shot = {v.label: markers[f'zeroshot_{v.key}']['outputs']['accuracy']
+                     for v in VARIANTS if v.pretrain}
+        groups = [('top1', 'all'), ('top1_f', 'frequent'), ('top1_c', 'common'),
+                  ('top1_r', 'rare'), ('mean_class', 'mean over classes')]
+        zs_table = [['init', *(g[1] for g in groups)]] + [
+            [label, *(f'{100 * acc[k]:.1f}' if k in acc else '-' for k, _ in groups)]
+            for label, acc in zero_shot.items()]
         counts = markers['world']['outputs']
         a, c = metrics[VARIANTS[0].label], metrics[VARIANTS[2].label]
         b = metrics[VARIANTS[1].label]
@@ -317,6 +380,7 @@ class Experiment:
                 - min(m['finished_at'] - m['seconds'] for m in markers.values()))
         results = dict(profile=p.name, metrics={v.key: metrics[v.label] for v in VARIANTS},
                        retrieval={v.key: retrieval[v.label] for v in VARIANTS if v.pretrain},
+                       zero_shot={v.key: zero_shot[v.label] for v in VARIANTS if v.pretrain},
                        stage_seconds={n: m['seconds'] for n, m in markers.items()},
                        wall_seconds=round(wall, 1),
                        world=s.to_dict(), rare_classes=rare)
@@ -353,6 +417,13 @@ class Experiment:
                 f'(chance {r["chance_i2t@1"]:.1f})'
                 for label, r in retrieval.items() if r['i2t@1'] is not None) + '.', '',
             '![pretraining losses](pretrain_losses.png)', '',
+            '## Zero-shot classification of the evaluation boxes (no detector)', '',
+            f'Each of the {markers["crops"]["outputs"]["num_crops"]} evaluation boxes, cropped '
+            f'with a margin, scored by the pretrained MaMMUT against the text embeddings of all '
+            f'{len(self.classes)} class names (`MaMMUTZeroShotClassifier` through tools/test.py); '
+            f'top-1 accuracy, % (chance {100 / len(self.classes):.1f}), by the true class\'s '
+            'frequency. The rare classes were only ever named in captions.', '',
+            rep.markdown_table(zs_table), '',
             '## Detector fine-tuning', '',
             '![detector losses](detector_losses.png)', '',
             '## Sample detections on held-out images', '',

@@ -3,7 +3,8 @@
 Everything here reads files the real tools wrote: MMEngine's ``vis_data/scalars.json`` (one JSON
 record per logged iteration) for the loss curves and the pretraining retrieval scores, the
 ``<timestamp>.json`` that ``tools/test.py`` leaves in its work dir for the LVIS metrics, and
-``tools/infer.py``'s ``preds/*.json`` for the detections drawn.
+``tools/infer.py``'s ``preds/*.json`` for the detections drawn, and the predictions that
+``tools/test.py --out`` dumped for the zero-shot classification accuracy.
 """
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ import html
 import json
 import os
 import os.path as osp
+import pickle
 from collections.abc import Sequence
 
 import matplotlib
+import torch
 
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
@@ -69,6 +72,27 @@ def read_test_metrics(work_dir: str) -> dict[str, float]:
             raise KeyError(f'{path}: no lvis/bbox_{missing[0]}; was it an LVISMetric test run?')
         return {n: float(data[f'lvis/bbox_{n}']) for n in METRIC_NAMES}
     raise FileNotFoundError(f'no <timestamp>/<timestamp>.json metrics under {work_dir}')
+
+
+def zero_shot_accuracy(predictions: str, frequencies: Sequence[str]) -> dict[str, float]:
+    """Top-1 accuracy (fraction) over all samples, over each LVIS frequency group present
+    (``'f'``, ``'c'``, ``'r'``; by the true class) and the mean over classes, from the dump of
+    ``tools/test.py --out`` (``pred_score`` [K] and ``gt_label`` [1] per sample);
+    ``frequencies[k]`` is class ``k``'s group."""
+    with open(predictions, 'rb') as f:
+        samples = pickle.load(f)
+    pred = torch.stack([torch.as_tensor(s['pred_score']) for s in samples]).argmax(dim=1)
+    true = torch.stack([torch.as_tensor(s['gt_label']).view(()) for s in samples])
+    correct = (pred == true).float()
+    group = [frequencies[int(t)] for t in true]
+    out = {'top1': correct.mean().item()}
+    for g in 'fcr':
+        mask = torch.tensor([x == g for x in group])
+        if mask.any():
+            out[f'top1_{g}'] = correct[mask].mean().item()
+    out['mean_class'] = torch.stack([correct[true == k].mean() for k in true.unique()]
+                                    ).mean().item()
+    return out
 
 
 def plot_curves(series: dict[str, list[dict]], keys: Sequence[str], path: str,
