@@ -8,36 +8,15 @@
 # class names in label order, one a line (e.g. open_clip's IMAGENET_CLASSNAMES). For a folder
 # per class instead, set ann_file='' (the folders, sorted, give the labels). Prompts: the default
 # eight templates, or a text file with one "{}" template a line (e.g. CLIP's 80) via `templates`.
-# Preprocessing follows open_clip's eval transform, as in the retrieval preset.
-_base_ = ['./openmammut_l14.py']
-
-custom_imports = dict(imports=['mammut_det'], allow_failed_imports=False)
-default_scope = None
-load_from = 'checkpoints/openmammut_l14.pth'
+# Preprocessing follows open_clip's eval transform (in _base_/openmammut_l14_eval.py).
+_base_ = ['./_base_/openmammut_l14_eval.py']
 
 data_root = 'data/imagenet/'
 classes = data_root + 'classnames.txt'
-model = dict(type='MaMMUTZeroShotClassifier', classes=classes, templates=None,
-             test_cfg=dict(generate_captions=False))
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(224 * 100, 224), keep_ratio=True, interpolation='bicubic',
-         backend='pillow'),
-    dict(type='CenterCrop', crop_size=224),
-    dict(type='PackCaptionInputs'),
-]
+model = dict(type='MaMMUTZeroShotClassifier', classes=classes, templates=None)
 test_dataloader = dict(
-    batch_size=32, num_workers=4, persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='pseudo_collate'),
     dataset=dict(type='ImageClassDataset', data_root=data_root, ann_file='meta/val.txt',
-                 data_prefix=dict(img_path='val/'), classes=classes, pipeline=test_pipeline,
-                 test_mode=True))
+                 data_prefix=dict(img_path='val/'), classes=classes,
+                 pipeline={{_base_.test_pipeline}}, test_mode=True))
 test_evaluator = dict(type='mmaction.AccMetric',
                       metric_options=dict(top_k_accuracy=dict(topk=(1, 5))))
-test_cfg = dict(type='TestLoop')
-
-default_hooks = dict(timer=dict(type='IterTimerHook'), logger=dict(type='LoggerHook', interval=20))
-env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='nccl'))
-log_processor = dict(type='LogProcessor', window_size=20, by_epoch=False)
-log_level = 'INFO'

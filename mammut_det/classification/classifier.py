@@ -22,8 +22,9 @@ class MaMMUTZeroShotClassifier(MaMMUT):
     contrastive pass over ``templates`` (see
     :func:`mammut_det.detection.class_embedder.embed_class_names`) and are kept until the weights
     or the classes change. ``predict`` sets on each sample ``pred_score`` [K] (softmax of the
-    temperature-scaled cosine similarities), ``pred_label`` [1] and, when the input carries one,
-    ``gt_label`` [1]: the fields MMAction2's ``AccMetric`` reads.
+    temperature-scaled cosine similarities) and ``pred_label`` [1]; with the ``gt_label`` [1]
+    that :class:`mammut_det.datasets.PackCaptionInputs` packs, these are the fields MMAction2's
+    ``AccMetric`` reads.
 
     Args:
         classes: class names in label order (sequence, text file or comma-separated string).
@@ -57,7 +58,8 @@ class MaMMUTZeroShotClassifier(MaMMUT):
         return self._class_emb
 
     def train(self, mode: bool = True) -> MaMMUTZeroShotClassifier:
-        self._class_emb = None  # training changes the decoder
+        if mode:
+            self._class_emb = None  # training changes the decoder
         return super().train(mode)
 
     def _load_from_state_dict(self, *args, **kwargs) -> None:
@@ -67,6 +69,8 @@ class MaMMUTZeroShotClassifier(MaMMUT):
     @torch.no_grad()
     def predict(self, inputs: Tensor,
                 data_samples: list[BaseDataElement] | None = None) -> list[BaseDataElement]:
+        """Images [B, 3, H, W] (preprocessed) -> the samples with ``pred_score`` and
+        ``pred_label`` set."""
         if data_samples is None:
             data_samples = [BaseDataElement() for _ in range(inputs.shape[0])]
         logits = self.contrastive_logits(self.encode_image(inputs), self.class_embeddings())

@@ -13,10 +13,10 @@ import html
 import json
 import os
 import os.path as osp
-import pickle
 from collections.abc import Sequence
 
 import matplotlib
+import mmengine
 import torch
 
 matplotlib.use('Agg')
@@ -79,8 +79,7 @@ def zero_shot_accuracy(predictions: str, frequencies: Sequence[str]) -> dict[str
     (``'f'``, ``'c'``, ``'r'``; by the true class) and the mean over classes, from the dump of
     ``tools/test.py --out`` (``pred_score`` [K] and ``gt_label`` [1] per sample);
     ``frequencies[k]`` is class ``k``'s group."""
-    with open(predictions, 'rb') as f:
-        samples = pickle.load(f)
+    samples = mmengine.load(predictions)
     pred = torch.stack([torch.as_tensor(s['pred_score']) for s in samples]).argmax(dim=1)
     true = torch.stack([torch.as_tensor(s['gt_label']).view(()) for s in samples])
     correct = (pred == true).float()
