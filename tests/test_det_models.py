@@ -118,7 +118,7 @@ def test_class_token_is_kept_out_of_the_map():
     assert trainable == {'blocks.1'}
 
 
-def test_loading_a_mammut_checkpoint_reports_keys(cfg, tmp_path):
+def test_loading_a_mammut_checkpoint_non_strictly_reports_keys(cfg, tmp_path):
     base = Config.fromfile(os.path.join(ROOT, 'configs/_base_/models/mammut_tiny.py')).model
     torch.manual_seed(1)
     mammut = MaMMUT(vision=base.vision, text=base.text,
@@ -138,7 +138,7 @@ def test_loading_a_mammut_checkpoint_reports_keys(cfg, tmp_path):
         vision = {k: v for k, v in base.vision.items() if k != 'type'}
         bb = MaMMUTViTBackbone(**dict(vision, img_size=32),
                                init_cfg=dict(type='Pretrained', checkpoint=ckpt,
-                                             prefix='visual.'))
+                                             prefix='visual.', strict=False))
         bb.init_weights()
         embedder = TextClassEmbedder(text=base.text, tokenizer=cfg.model.class_embedder.tokenizer,
                                      checkpoint=ckpt)
@@ -146,15 +146,18 @@ def test_loading_a_mammut_checkpoint_reports_keys(cfg, tmp_path):
         logger.removeHandler(handler)
     msgs = [r.getMessage() for r in records]
     report = next(m for m in msgs if m.startswith('MaMMUTViTBackbone: loaded'))
-    assert "missing keys: ['blocks.1.mlp.c_fc.bias']" in report
-    assert "unexpected keys: ['extra_head.weight']" in report
-    assert "resampled: ['positional_embedding']" in report
+    assert 'missing keys, left at their initialisation (1): blocks.1.mlp.c_fc.bias' in report
+    assert 'unexpected checkpoint keys, not loaded (1): extra_head.weight' in report
+    assert 'resampled to the model grid: positional_embedding' in report
     assert any(r.levelno == logging.WARNING and 'MaMMUTViTBackbone' in r.getMessage()
                for r in records)
     assert torch.equal(bb.conv1.weight, mammut.visual.conv1.weight)
     assert bb.positional_embedding.shape == (16, 64)  # 8x8 pretraining grid -> 4x4
-    text_report = next(m for m in msgs if m.startswith('TextClassEmbedder: loaded'))
-    assert 'missing keys: none; unexpected keys: none' in text_report
+    # the decoder loads strictly: its generative-only tensors are skipped by design
+    text = next(r for r in records if r.getMessage().startswith('TextClassEmbedder: loaded'))
+    n_generative = sum(k.startswith(('text.cross_attn.', 'text.lm_head.')) for k in state)
+    assert text.levelno == logging.INFO and n_generative > 0
+    assert f'not used by this model, skipped ({n_generative})' in text.getMessage()
     # the class embeddings are the pretraining model's text embeddings, averaged over templates
     names = ['red_square', 'white_circle']
     expected = []
@@ -163,6 +166,52 @@ def test_loading_a_mammut_checkpoint_reports_keys(cfg, tmp_path):
             per = mammut.encode_text([t.format(prompt_name(n)) for t in DEFAULT_TEMPLATES])
             expected.append(F.normalize(per.mean(0), dim=-1))
     torch.testing.assert_close(embedder(names), torch.stack(expected), atol=1e-5, rtol=1e-5)
+
+
+def test_a_checkpoint_that_does_not_fit_is_an_error_naming_the_keys(cfg, tmp_path):
+    """A checkpoint of another size (here width 32 for a width-64 config, as B/16 for L/14) or
+    with other key names raises, naming the keys, unless init_cfg says strict=False."""
+    base = Config.fromfile(os.path.join(ROOT, 'configs/_base_/models/mammut_tiny.py')).model
+    tokenizer = cfg.model.class_embedder.tokenizer
+    # renamed keys: missing and unexpected ones are named
+    mammut = MaMMUT(vision=base.vision, text=base.text, tokenizer=tokenizer)
+    state = mammut.state_dict()
+    state['text.ln_last.weight'] = state.pop('text.ln_final.weight')
+    state['visual.head.weight'] = state.pop('visual.proj')
+    renamed = str(tmp_path / 'renamed.pth')
+    torch.save(dict(state_dict=state), renamed)
+    vision = {k: v for k, v in base.vision.items() if k != 'type'}
+    pretrained = dict(type='Pretrained', checkpoint=renamed, prefix='visual.')
+    bb = MaMMUTViTBackbone(**vision, init_cfg=pretrained)
+    with pytest.raises(ValueError, match=r'(?s)missing keys.*: proj\n.*unexpected.*: head.weight'):
+        bb.init_weights()
+    with pytest.raises(ValueError, match=r'(?s)missing.*: ln_final.weight\n.*: ln_last.weight'):
+        TextClassEmbedder(text=base.text, tokenizer=tokenizer, checkpoint=renamed)
+    # another size
+    small = MaMMUT(vision=dict(base.vision, width=32), text=dict(base.text, width=32),
+                   tokenizer=tokenizer)
+    wrong_size = str(tmp_path / 'small.pth')
+    torch.save(dict(state_dict=small.state_dict()), wrong_size)
+    pretrained = dict(pretrained, checkpoint=wrong_size)
+    bb = MaMMUTViTBackbone(**vision, init_cfg=pretrained)
+    with pytest.raises(ValueError, match=r'(?s)small.pth.*visual.conv1.weight has shape '
+                                         r'\(32, 3, 8, 8\) but the model expects \(64, 3, 8, 8\)'):
+        bb.init_weights()
+    embedder = TextClassEmbedder(text=base.text, tokenizer=tokenizer,
+                                 init_cfg=dict(pretrained, prefix='text.'))
+    with pytest.raises(ValueError, match=r'text.token_embedding.weight has shape \(512, 32\)'):
+        embedder.init_weights()
+
+    # opting out loads what fits
+    bb = MaMMUTViTBackbone(**vision, init_cfg=dict(pretrained, checkpoint=renamed,
+                                                   strict=False))
+    bb.init_weights()
+    assert torch.equal(bb.blocks[1].mlp.c_fc.weight, mammut.visual.blocks[1].mlp.c_fc.weight)
+    embedder = TextClassEmbedder(text=base.text, tokenizer=tokenizer,
+                                 init_cfg=dict(type='Pretrained', checkpoint=renamed,
+                                               prefix='text.', strict=False))
+    embedder.init_weights()
+    assert torch.equal(embedder.text.ln_final.bias, mammut.text.ln_final.bias)
 
 
 def test_simple_feature_pyramid_strides():

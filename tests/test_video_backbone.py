@@ -5,6 +5,7 @@ import pytest
 import torch
 from mmengine.registry import MODELS
 
+from mammut_det.engine.checkpoint import CheckpointKeyError
 from mammut_det.models import MaMMUTViT
 from mammut_det.video import DEFAULT_TUBES, MaMMUTTubeViT, TubeSpec, scale_tubes
 from mammut_det.video.tubes import sincos_pos_embed_3d
@@ -144,7 +145,8 @@ def test_mammut_checkpoint_loads_with_a_report(tiny_cfg, tmp_path):
     for key, value in mammut.visual.state_dict().items():
         assert torch.equal(video.state_dict()[key], value), key
     text = str(report)
-    assert 'new video parameters' in text and 'tube_convs.0.weight' in text and path in text
+    assert 'new parameters, not in the checkpoint' in text and 'tube_convs.0.weight' in text
+    assert path in text and 'tube kernels inflated' in text
 
     # built from a config with `pretrained`, the same weights arrive at construction
     built = MaMMUTTubeViT(clip_len=16, pretrained=path, **vision)
@@ -156,15 +158,17 @@ def test_checkpoint_problems_are_reported_by_key(tmp_path):
     state = {f'visual.{k}': v for k, v in image.state_dict().items()}
     state['visual.extra.weight'] = torch.zeros(3)
     video = MaMMUTTubeViT(clip_len=16, **TINY)
-    report = video.load_image_checkpoint(dict(state))
-    assert report.unexpected == ['extra.weight']
+    with pytest.raises(CheckpointKeyError, match=r'unexpected .*\(1\): extra.weight'):
+        video.load_image_checkpoint(dict(state))
+    report = video.load_image_checkpoint(dict(state), strict=False)
+    assert report.unexpected == ['extra.weight'] and report.missing == []
     assert report.resized == ['positional_embedding']  # 8x8 grid resampled to 4x4
-    with pytest.raises(KeyError, match="no key starts with 'image.'"):
+    with pytest.raises(KeyError, match="no key of <state dict> starts with 'image.'"):
         video.load_image_checkpoint(dict(state), prefix='image.')
-    del state['visual.blocks.1.ln_2.weight']
-    with pytest.raises(KeyError, match='blocks.1.ln_2.weight'):
+    del state['visual.extra.weight'], state['visual.blocks.1.ln_2.weight']
+    with pytest.raises(CheckpointKeyError, match=r'missing keys.*\(1\): blocks.1.ln_2.weight'):
         video.load_image_checkpoint(dict(state))
     state = {f'visual.{k}': v for k, v in image.state_dict().items()}
     state['visual.proj'] = torch.zeros(32, 7)
-    with pytest.raises(ValueError, match=r'visual.proj has shape \(32, 7\)'):
+    with pytest.raises(CheckpointKeyError, match=r'visual.proj has shape \(32, 7\)'):
         video.load_image_checkpoint(state)

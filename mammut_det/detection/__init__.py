@@ -1,6 +1,6 @@
 """Open-vocabulary detection: the MaMMUT ViT as an MMDetection backbone, ViTDet's simple
 pyramid, a text-embedding box classifier, the test-time VLM score, LVIS base/novel training."""
-from .backbone import LoadReport, MaMMUTViTBackbone, window_partition, window_unpartition
+from .backbone import MaMMUTViTBackbone, window_partition, window_unpartition
 from .class_embedder import TextClassEmbedder
 from .detector import MaMMUTDetector
 from .hooks import OpenVocabularyHook
@@ -14,7 +14,7 @@ from .vocabulary import DEFAULT_TEMPLATES, check_vocabulary, load_vocabulary, lv
 
 __all__ = [
     'DEFAULT_TEMPLATES', 'LVISV1OVDataset', 'LayerDecayOptimWrapperConstructor', 'LayerNorm2d',
-    'LoadReport', 'MaMMUTDetector', 'MaMMUTViTBackbone', 'OVBBoxHead', 'OVRoIHead',
+    'MaMMUTDetector', 'MaMMUTViTBackbone', 'OVBBoxHead', 'OVRoIHead',
     'OpenVocabularyHook', 'SimpleFeaturePyramid', 'TOY_LVIS_CLASSES', 'TextClassEmbedder',
     'TextEmbeddingClassifier', 'check_vocabulary', 'fuse_scores', 'load_vocabulary',
     'lvis_v1_classes', 'make_toy_lvis', 'vit_layer_id', 'window_partition', 'window_unpartition',

@@ -1,21 +1,17 @@
 """The MaMMUT image encoder as an MMDetection backbone (ViTDet-style window attention)."""
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 import torch.utils.checkpoint as cp
-from mmengine.logging import print_log
 from mmengine.registry import MODELS
-from mmengine.runner.checkpoint import CheckpointLoader
 from torch import Tensor
 
+from ..engine.checkpoint import CheckpointReport, load_image_state_dict
 from ..models.layers import Block
-from ..models.pos_embed import resample_grid
 from ..models.vit import MaMMUTViT
 
 
@@ -54,26 +50,16 @@ def window_key_mask(size: tuple[int, int], window: int, batch: int,
     return mask[..., 0].repeat(batch, 1)[:, None, None, :]
 
 
-@dataclass
-class LoadReport:
-    """Outcome of loading an image tower: keys loaded, missing, unexpected, of another shape, and
-    tensors resampled to fit (the positional embedding)."""
-    loaded: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
-    unexpected: list[str] = field(default_factory=list)
-    mismatched: list[str] = field(default_factory=list)
-    resampled: list[str] = field(default_factory=list)
-
-
 @MODELS.register_module()
 class MaMMUTViTBackbone(MaMMUTViT):
     """MaMMUT's ViT as a detection backbone: one map [B, C, H/p, W/p] from the last block.
 
     Parameters keep :class:`MaMMUTViT`'s names, so a MaMMUT checkpoint's ``visual.*`` keys load
-    (``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='visual.')``, with a report of
-    missing, unexpected and resampled keys). The learned positional embedding (pretraining grid
-    ``img_size / patch_size``) is resampled bilinearly to the input's grid, the full upsampled
-    embedding that CPE cropped from during pretraining. Blocks not in ``global_attn_indexes``
+    (``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='visual.')``; a missing,
+    unexpected or mis-shaped key is an error naming them all, unless ``strict=False`` is added).
+    The learned positional embedding (pretraining grid ``img_size / patch_size``) is resampled
+    bilinearly to the input's grid, the full upsampled embedding that CPE cropped from during
+    pretraining. Blocks not in ``global_attn_indexes``
     attend within non-overlapping ``window_size`` x ``window_size`` windows (grid zero-padded to a
     multiple, padded tokens masked out of attention). A CLS token (``class_token=True``, as in
     openMaMMUT) is kept out of the spatial map: it is not used, its parameter is frozen and only
@@ -160,64 +146,29 @@ class MaMMUTViTBackbone(MaMMUTViT):
 
     # -- weights ----------------------------------------------------------------------------
     def init_weights(self) -> None:
-        """``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='visual.')`` loads through
-        :meth:`load_pretrained`; any other ``init_cfg`` goes to MMEngine."""
+        """``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='visual.', strict=True)``
+        loads through :meth:`load_pretrained`; any other ``init_cfg`` goes to MMEngine."""
         cfg = self.init_cfg
         if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
-            self.load_pretrained(cfg['checkpoint'], cfg.get('prefix', 'visual.'))
+            self.load_pretrained(cfg['checkpoint'], cfg.get('prefix', 'visual.'),
+                                 strict=cfg.get('strict', True))
             self._is_init = True
             return
         super().init_weights()
 
-    def load_pretrained(self, checkpoint: str, prefix: str = 'visual.') -> LoadReport:
+    def load_pretrained(self, checkpoint: str, prefix: str = 'visual.',
+                        strict: bool = True) -> CheckpointReport:
         """Load the image tower from a MaMMUT checkpoint's ``prefix`` keys.
 
-        A positional embedding on another grid is resampled (its CLS entry, if any, kept). Logs a
-        report through MMEngine's logger (a warning when anything is missing, unexpected or of
-        another shape) and returns it."""
+        A positional embedding on another grid is resampled (its CLS entry, if any, kept). A
+        missing, unexpected or mis-shaped key raises
+        :class:`~mammut_det.engine.checkpoint.CheckpointKeyError` naming them all; with
+        ``strict=False`` the tensors that fit are loaded and the others logged as a warning.
+        Returns the report (also logged)."""
         if not os.path.isfile(checkpoint):
             raise FileNotFoundError(f'{type(self).__name__}: checkpoint {checkpoint!r} does not '
                                     'exist')
-        ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
-        state = ckpt.get('state_dict', ckpt)
-        sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-        if not sub:
-            raise KeyError(f'{type(self).__name__}: no key of {checkpoint!r} starts with '
-                           f'{prefix!r}')
-        report = LoadReport()
-        own = self.state_dict()
-        pos = sub.get('positional_embedding')
-        if pos is not None and pos.shape != own['positional_embedding'].shape:
-            sub['positional_embedding'] = self._fit_pos_embed(pos)
-            report.resampled.append('positional_embedding')
-        fitting = {}
-        for k, v in sub.items():
-            if k not in own:
-                report.unexpected.append(k)
-            elif v.shape != own[k].shape:
-                report.mismatched.append(f'{k} {tuple(v.shape)} vs {tuple(own[k].shape)}')
-            else:
-                fitting[k] = v
-        self.load_state_dict(fitting, strict=False)
-        report.loaded = sorted(fitting)
-        report.missing = sorted(set(own) - set(fitting) - {m.split()[0] for m in
-                                                           report.mismatched})
-        bad = report.missing or report.unexpected or report.mismatched
-        print_log(
-            f'{type(self).__name__}: loaded {len(report.loaded)}/{len(own)} tensors from '
-            f'{checkpoint} (prefix {prefix!r}); missing keys: {report.missing or "none"}; '
-            f'unexpected keys: {report.unexpected or "none"}; shape mismatches: '
-            f'{report.mismatched or "none"}; resampled: {report.resampled or "none"}',
-            logger='current', level=logging.WARNING if bad else logging.INFO)
+        owner = type(self).__name__
+        report = load_image_state_dict(self, checkpoint, prefix, owner=owner, strict=strict)
+        report.log(owner)
         return report
-
-    def _fit_pos_embed(self, pos: Tensor) -> Tensor:
-        """Resample a checkpoint's positional embedding (square grid, optional CLS entry)."""
-        n_prefix = self.num_prefix_tokens
-        n_grid = pos.shape[0] - n_prefix
-        side = int(round(n_grid ** 0.5))
-        if side * side != n_grid or pos.shape[1] != self.width:
-            raise ValueError(f'cannot fit a positional embedding of shape {tuple(pos.shape)} to '
-                             f'{tuple(self.positional_embedding.shape)}')
-        grid = resample_grid(pos[n_prefix:], (side, side), self.grid)
-        return torch.cat([pos[:n_prefix], grid], dim=0)

@@ -3,19 +3,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import math
 import os
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmengine.registry import MODELS
-from mmengine.runner.checkpoint import CheckpointLoader
 from torch import Tensor, nn
 
+from ..engine.checkpoint import CheckpointReport, load_prefixed_state_dict
 from ..registry import TOKENIZERS
 from .vocabulary import DEFAULT_TEMPLATES, check_templates, check_vocabulary, prompt_name
 
@@ -39,19 +37,21 @@ class TextClassEmbedder(BaseModule):
         text: config of the text decoder (``TextDecoder``).
         tokenizer: config of a tokenizer from ``mammut_det.registry.TOKENIZERS``.
         templates: prompts with one ``{}`` each (default :data:`DEFAULT_TEMPLATES`).
-        checkpoint: a MaMMUT checkpoint to load the decoder from (missing and unexpected keys are
-            logged).
+        checkpoint: a MaMMUT checkpoint to load the decoder from.
         prefix: key prefix of the decoder in ``checkpoint``.
         cache_dir: folder of the on-disk cache; ``None`` caches in memory only.
         batch_size: prompts per text pass.
+        strict: a missing, unexpected or mis-shaped decoder key in ``checkpoint`` is an error
+            (see :meth:`load_checkpoint`); ``False`` loads what fits with a warning.
         init_cfg: ``dict(type='Pretrained', checkpoint=..., prefix='text.')`` loads the decoder in
             :meth:`init_weights` (when training starts) instead of at construction, as detector
-            configs do so that testing needs only the detector checkpoint.
+            configs do so that testing needs only the detector checkpoint; ``strict=False`` in it
+            as ``strict``.
     """
 
     def __init__(self, text: dict, tokenizer: dict, templates: Sequence[str] | None = None,
                  checkpoint: str | None = None, prefix: str = 'text.',
-                 cache_dir: str | None = None, batch_size: int = 256,
+                 cache_dir: str | None = None, batch_size: int = 256, strict: bool = True,
                  init_cfg: dict | None = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if batch_size < 1:
@@ -76,7 +76,7 @@ class TextClassEmbedder(BaseModule):
         self._memory: dict[str, Tensor] = {}
         self.num_text_passes = 0
         if checkpoint is not None:
-            self.load_checkpoint(checkpoint, prefix)
+            self.load_checkpoint(checkpoint, prefix, strict)
 
     @property
     def embed_dim(self) -> int:
@@ -89,32 +89,26 @@ class TextClassEmbedder(BaseModule):
         return self
 
     # -- weights ----------------------------------------------------------------------------
-    def load_checkpoint(self, checkpoint: str, prefix: str = 'text.') -> tuple[list, list]:
-        """Load the decoder from ``checkpoint`` keys starting with ``prefix``; logs and returns
-        (missing keys, unexpected keys). Generative-only keys are skipped and counted."""
+    def load_checkpoint(self, checkpoint: str, prefix: str = 'text.',
+                        strict: bool = True) -> CheckpointReport:
+        """Load the decoder from ``checkpoint`` keys starting with ``prefix``. The generative-only
+        keys (:data:`GENERATIVE_ONLY`) are skipped by design; any other missing, unexpected or
+        mis-shaped key raises :class:`~mammut_det.engine.checkpoint.CheckpointKeyError` naming
+        them all, or with ``strict=False`` is logged as a warning. Returns the report."""
         if not os.path.isfile(checkpoint):
             raise FileNotFoundError(f'TextClassEmbedder: checkpoint {checkpoint!r} does not exist')
-        ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
-        state = ckpt.get('state_dict', ckpt)
-        sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-        if not sub:
-            raise KeyError(f'TextClassEmbedder: no key of {checkpoint!r} starts with {prefix!r}')
-        skipped = [k for k in sub if k.startswith(GENERATIVE_ONLY)]
-        sub = {k: v for k, v in sub.items() if not k.startswith(GENERATIVE_ONLY)}
-        result = self.text.load_state_dict(sub, strict=False)
-        missing, unexpected = sorted(result.missing_keys), sorted(result.unexpected_keys)
-        print_log(f'TextClassEmbedder: loaded {len(sub) - len(unexpected)} decoder tensors from '
-                  f'{checkpoint} (prefix {prefix!r}); {len(skipped)} generative-only tensors '
-                  f'skipped; missing keys: {missing or "none"}; unexpected keys: '
-                  f'{unexpected or "none"}', logger='current',
-                  level=logging.WARNING if missing or unexpected else logging.INFO)
+        report = load_prefixed_state_dict(self.text, checkpoint, prefix,
+                                          owner='TextClassEmbedder', skip=GENERATIVE_ONLY,
+                                          strict=strict)
+        report.log('TextClassEmbedder')
         self.reset_cache()
-        return missing, unexpected
+        return report
 
     def init_weights(self) -> None:
         cfg = self.init_cfg
         if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
-            self.load_checkpoint(cfg['checkpoint'], cfg.get('prefix', 'text.'))
+            self.load_checkpoint(cfg['checkpoint'], cfg.get('prefix', 'text.'),
+                                 strict=cfg.get('strict', True))
             self._is_init = True
             return
         super().init_weights()

@@ -200,8 +200,9 @@ class MaMMUTTubeViT(MaMMUTViT):
                               strict: bool = True,
                               inflate_tubes: bool = True) -> ImageCheckpointReport:
         """Load an image encoder's weights (``prefix`` keys of a MaMMUT/image checkpoint or state
-        dict) and log which keys were new (tubes, gate), unused or resized. ``strict``: every
-        image-encoder key must be present. Returns the report."""
+        dict) and log which keys were new (tubes, gate) or resized. ``strict``: a missing,
+        unexpected or mis-shaped key is an error naming them all (else they are reported).
+        Returns the report."""
         report = load_image_state_dict(self, checkpoint, prefix, self.video_only_keys, strict)
         if inflate_tubes and self.tube_convs:
             self.inflate_tube_kernels()
