@@ -161,13 +161,19 @@ class MaMMUT(BaseModel):
 
     def predict(self, inputs: Tensor,
                 data_samples: list[BaseDataElement] | None = None) -> list[BaseDataElement]:
-        """Fills ``image_embedding``, ``text_embedding`` (when a caption is given) and
-        ``pred_caption`` (when ``test_cfg.generate_captions``) on each data sample."""
+        """Fills ``image_embedding`` [D], ``text_embedding`` (when a caption is given: [D] for
+        a string, [n, D] for a list of n captions of the image) and ``pred_caption`` (when
+        ``test_cfg.generate_captions``) on each data sample."""
         if data_samples is None:
             data_samples = [BaseDataElement() for _ in range(inputs.shape[0])]
         image_emb = self.encode_image(inputs)
         captions = [s.get('caption') for s in data_samples]
-        text_emb = self.encode_text(captions) if all(c is not None for c in captions) else None
+        text_emb = None
+        if all(c is not None for c in captions):
+            groups = [[c] if isinstance(c, str) else list(c) for c in captions]
+            flat = self.encode_text([c for g in groups for c in g])
+            text_emb = [e[0] if isinstance(c, str) else e
+                        for c, e in zip(captions, flat.split([len(g) for g in groups]))]
         generated = (self.generate(inputs, self.test_cfg['max_new_tokens'])
                      if self.test_cfg['generate_captions'] else None)
         for i, sample in enumerate(data_samples):
