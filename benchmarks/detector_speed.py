@@ -82,8 +82,11 @@ def clip_or_stand_in_tokenizer(workdir: str) -> tuple[dict, str]:
         return dict(type='BPETokenizer', path=path, context_length=77), 'stand-in BPE (4096)'
 
 
-def build_detector(config: str, tokenizer: dict, workdir: str):
+def build_detector(config: str, tokenizer: dict, workdir: str, options: dict | None = None):
+    """The detector of ``config`` (random weights, ``tokenizer``, ``options`` merged as
+    ``--cfg-options``), in eval mode."""
     cfg = Config.fromfile(osp.join(CONFIGS, config))
+    cfg.merge_from_dict(options or {})
     cfg.model.class_embedder.tokenizer = tokenizer
     cfg.model.class_embedder.cache_dir = osp.join(workdir, 'embeddings')
     for key in ('backbone', 'class_embedder'):

@@ -323,6 +323,120 @@ def test_vlm_region_embedding_is_the_pretraining_image_feature(cfg):
     torch.testing.assert_close(region, expected, atol=1e-5, rtol=1e-5)
 
 
+@pytest.fixture(scope='module')
+def pretrained(cfg, tmp_path_factory):
+    """A tiny MaMMUT pretraining checkpoint that fits the toy detector: (model, path)."""
+    base = Config.fromfile(os.path.join(ROOT, 'configs/_base_/models/mammut_tiny.py')).model
+    torch.manual_seed(5)
+    mammut = MaMMUT(vision=base.vision, text=base.text,
+                    tokenizer=cfg.model.class_embedder.tokenizer)
+    path = str(tmp_path_factory.mktemp('pretrained') / 'mammut.pth')
+    torch.save(dict(state_dict=mammut.state_dict()), path)
+    return mammut, path
+
+
+def _detector_from(cfg, checkpoint: str, **vlm_score) -> Config:
+    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg.backbone.init_cfg = dict(type='Pretrained', checkpoint=checkpoint, prefix='visual.')
+    model_cfg.class_embedder.init_cfg = dict(type='Pretrained', checkpoint=checkpoint,
+                                             prefix='text.')
+    model_cfg.vlm_score.update(vlm_score)
+    return model_cfg
+
+
+def _optimized(model) -> set[int]:
+    ctor = LayerDecayOptimWrapperConstructor(dict(optimizer=dict(type='AdamW', lr=1e-2)),
+                                             dict(layer_decay_rate=0.7))
+    return {id(p) for g in ctor(model).optimizer.param_groups for p in g['params']}
+
+
+def test_vlm_score_from_a_frozen_copy_of_the_pretrained_tower(cfg, pretrained):
+    mammut, ckpt = pretrained
+    torch.manual_seed(0)
+    det = MODELS.build(_detector_from(cfg, ckpt, source='pretrained'))
+    det.init_weights()
+    det.set_vocabulary(TOY_LVIS_CLASSES, seen_classes=BASE)
+    tower = det.vlm_backbone
+    for key, value in mammut.visual.state_dict().items():
+        assert torch.equal(tower.state_dict()[key], value), key
+    assert not any(p.requires_grad for p in tower.parameters())
+    assert not _optimized(det) & {id(p) for p in tower.parameters()}
+
+    torch.manual_seed(6)
+    images = torch.rand(2, 3, 128, 128) * 255
+    det_cfg = _detector_from(cfg, ckpt)  # the backbone's map
+    on_backbone = MODELS.build(det_cfg).eval()
+    on_backbone.load_state_dict(det.state_dict())
+    on_backbone.set_vocabulary(TOY_LVIS_CLASSES)
+    with torch.no_grad():  # before fine-tuning the two sources agree
+        untrained = det.eval()(images, _samples(2), mode='predict')
+        same = on_backbone(images, _samples(2), mode='predict')
+    for a, b in zip(untrained, same):
+        assert len(a.pred_instances) == 100
+        torch.testing.assert_close(a.pred_instances.scores, b.pred_instances.scores)
+
+    # fine-tuning moves the backbone, never the tower, which stays in eval mode
+    det.train()
+    assert det.backbone.training and not tower.training
+    optim = torch.optim.AdamW([p for p in det.parameters() if p.requires_grad], lr=1e-3)
+    samples = _samples(2)
+    for i, sample in enumerate(samples):
+        sample.gt_instances = InstanceData(bboxes=torch.tensor([[8.0, 8, 70, 60]]),
+                                           labels=torch.tensor([i]))
+    losses = det(images, samples, mode='loss')
+    det.parse_losses(losses)[0].backward()
+    optim.step()
+    assert all(p.grad is None for p in tower.parameters())
+    for key, value in mammut.visual.state_dict().items():
+        assert torch.equal(tower.state_dict()[key], value), key
+    assert not torch.equal(det.backbone.conv1.weight, mammut.visual.conv1.weight)
+
+    # the VLM map is the pretrained tower's; the fine-tuned backbone's is another
+    det.eval()
+    reference = MODELS.build(copy.deepcopy(det_cfg.backbone))
+    reference.init_weights()
+    with torch.no_grad():
+        backbone_map = det.backbone(images)[0]
+        vlm_map = det.vlm_map(images, backbone_map)
+        torch.testing.assert_close(vlm_map, reference(images)[0])
+        assert not torch.allclose(vlm_map, backbone_map, atol=1e-3)
+
+    # the checkpoint holds the tower: a fresh detector tests from it alone
+    state = det.state_dict()
+    assert any(k.startswith('vlm_backbone.') for k in state)
+    fresh = MODELS.build(_detector_from(cfg, ckpt, source='pretrained')).eval()
+    fresh.load_state_dict(state)
+    # ... and with the fine-tuned backbone's map too (the tower is dropped)
+    on_backbone = MODELS.build(det_cfg).eval()
+    on_backbone.load_state_dict(state)
+    assert on_backbone.vlm_backbone is None
+    with torch.no_grad():
+        torch.testing.assert_close(fresh.vlm_map(images, backbone_map), vlm_map)
+        tuned_map = on_backbone.backbone(images)[0]
+        torch.testing.assert_close(tuned_map, backbone_map)
+        assert on_backbone.vlm_map(images, tuned_map) is tuned_map
+    # a checkpoint without the tower cannot fill a model that needs it
+    with pytest.raises(ValueError, match=r'lacks.*source=.backbone'):
+        fresh.load_state_dict(on_backbone.state_dict())
+
+
+def test_frozen_backbone_is_its_own_vlm_tower(cfg, pretrained):
+    """F-VLM: backbone frozen in every block; then the 'pretrained' source is the backbone."""
+    model_cfg = _detector_from(cfg, pretrained[1], source='pretrained')
+    model_cfg.backbone.frozen_stages = len(pretrained[0].visual.blocks)
+    det = MODELS.build(model_cfg)
+    det.init_weights()
+    assert det.vlm_backbone is None and det.vlm_tower is det.backbone
+    assert not any(k.startswith('vlm_backbone.') for k in det.state_dict())
+    assert not _optimized(det) & {id(p) for p in det.backbone.parameters()}
+    images = torch.rand(1, 3, 128, 128)
+    with torch.no_grad():
+        backbone_map = det.backbone(images)[0]
+    assert det.vlm_map(images, backbone_map) is backbone_map
+    with pytest.raises(ValueError, match='vlm_score.source must be one of'):
+        MODELS.build(_detector_from(cfg, pretrained[1], source='frozen'))
+
+
 def test_fusion_weights_and_seen_classes(cfg, detector):
     det = torch.tensor([[0.5, 0.2, 0.3]])
     vlm = torch.tensor([[0.8, 0.2]])

@@ -15,11 +15,15 @@ from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import bbox2roi
 from mmengine.registry import MODELS
 from mmengine.structures import InstanceData
-from torch import Tensor
+from torch import Tensor, nn
 
+from ..engine.checkpoint import CheckpointKeyError
 from .vocabulary import load_vocabulary, prompt_name
 
-DEFAULT_VLM_SCORE = dict(weight_base=0.35, weight_novel=0.65, temperature=0.01, roi_size=7)
+DEFAULT_VLM_SCORE = dict(source='backbone', weight_base=0.35, weight_novel=0.65,
+                         temperature=0.01, roi_size=7)
+#: where the VLM score's feature map comes from (see :class:`MaMMUTDetector`)
+VLM_SOURCES = ('backbone', 'pretrained')
 
 
 @MODELS.register_module()
@@ -31,9 +35,22 @@ class MaMMUTDetector(TwoStageDetector):
     outside ``seen_classes`` (those trained on, saved with the weights) take no part in the
     training loss; at test time each class's detection probability is fused with a VLM score,
     ``det ** (1 - w) * vlm ** w`` with ``w = weight_base`` for seen classes and ``weight_novel``
-    for the others. The VLM score of a box: RoIAlign on the backbone map, mean over the bins,
+    for the others. The VLM score of a box: RoIAlign on an image-tower map, mean over the bins,
     ``ln_post`` and ``proj`` as in pretraining, cosine similarity to the class embeddings,
     softmax with ``temperature``.
+
+    The map comes from ``vlm_score.source``:
+
+    - ``'backbone'``: the detection backbone's map, fine-tuned with the detector (no extra cost).
+    - ``'pretrained'``: a frozen copy of the image tower as it was before detection training (the
+      pretraining weights ``backbone.init_cfg`` loads, copied in :meth:`init_weights`), in eval
+      mode, without gradients, outside the optimizer (no gradient ever reaches it), saved in the
+      detector checkpoint as ``vlm_backbone.*`` so testing needs that checkpoint alone. It costs
+      one more backbone forward per test image and the tower's weights in memory and on disk.
+    - F-VLM's frozen backbone is ``backbone.frozen_stages`` = its depth: the backbone then is the
+      pretrained tower, both sources coincide and no copy is made.
+
+    A checkpoint saved with the copy can be tested with either source.
 
     Args:
         backbone, neck, rpn_head, roi_head, train_cfg, test_cfg, data_preprocessor, init_cfg:
@@ -41,8 +58,8 @@ class MaMMUTDetector(TwoStageDetector):
             whose ``embed_dim`` defaults to the text decoder's).
         class_embedder: config of the :class:`TextClassEmbedder`.
         vocabulary: initial vocabulary (anything :func:`load_vocabulary` takes).
-        vlm_score: ``weight_base``, ``weight_novel``, ``temperature``, ``roi_size``; ``None``
-            turns the VLM score off.
+        vlm_score: ``source`` (:data:`VLM_SOURCES`), ``weight_base``, ``weight_novel``,
+            ``temperature``, ``roi_size``; ``None`` turns the VLM score off.
     """
 
     def __init__(self, backbone: dict, neck: dict, rpn_head: dict, roi_head: dict,
@@ -67,10 +84,21 @@ class MaMMUTDetector(TwoStageDetector):
             raise ValueError(f'bbox_head.embed_dim {head.fc_cls.proj.out_features} != text '
                              f'embed_dim {dim}')
         self.vlm_cfg = None
+        self.vlm_backbone = None
         if vlm_score is not None:
             self.vlm_cfg = {**DEFAULT_VLM_SCORE, **vlm_score}
+            unknown = set(self.vlm_cfg) - set(DEFAULT_VLM_SCORE)
+            if unknown:
+                raise KeyError(f'vlm_score: unknown keys {sorted(unknown)}; expected '
+                               f'{sorted(DEFAULT_VLM_SCORE)}')
+            if self.vlm_cfg['source'] not in VLM_SOURCES:
+                raise ValueError(f'vlm_score.source must be one of {VLM_SOURCES}, got '
+                                 f'{self.vlm_cfg["source"]!r}')
             if getattr(self.backbone, 'embed_dim', None) != dim:
                 raise ValueError(f'the VLM score needs a MaMMUTViTBackbone with embed_dim {dim}')
+            if self.vlm_cfg['source'] == 'pretrained' and not self._backbone_frozen():
+                self.vlm_backbone = MODELS.build(
+                    {**backbone, 'init_cfg': None, 'with_cp': False}).requires_grad_(False).eval()
             self.vlm_roi_align = RoIAlign(self.vlm_cfg['roi_size'],
                                           spatial_scale=1.0 / self.backbone.patch_size,
                                           sampling_ratio=0, aligned=True)
@@ -78,6 +106,24 @@ class MaMMUTDetector(TwoStageDetector):
         self.seen_classes: tuple[str, ...] | None = None
         self._classes_stale = True
         self.set_vocabulary(vocabulary, lazy=True)
+
+    # -- the frozen VLM tower ----------------------------------------------------------------
+    def _backbone_frozen(self) -> bool:
+        return not any(p.requires_grad for p in self.backbone.parameters())
+
+    def init_weights(self) -> None:
+        """Initialise (the backbone loads its pretraining weights), then copy the backbone into
+        the frozen VLM tower, if there is one."""
+        super().init_weights()
+        if self.vlm_backbone is not None:
+            self.vlm_backbone.load_state_dict(self.backbone.state_dict())
+
+    def train(self, mode: bool = True) -> MaMMUTDetector:
+        """The frozen VLM tower stays in eval mode."""
+        super().train(mode)
+        if self.vlm_backbone is not None:
+            self.vlm_backbone.eval()
+        return self
 
     # -- vocabulary ---------------------------------------------------------------------------
     def set_vocabulary(self, vocabulary: str | Sequence[str],
@@ -136,9 +182,20 @@ class MaMMUTDetector(TwoStageDetector):
         seen = json.loads(bytes(state.tolist()).decode())['seen_classes']
         self.seen_classes = None if seen is None else tuple(seen)
 
-    def _load_from_state_dict(self, *args, **kwargs) -> None:
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
+        """Also: a checkpoint without the frozen VLM tower cannot fill this model's (an error
+        that says so); its tower is dropped when this model uses the backbone's map."""
         self._classes_stale = True
-        super()._load_from_state_dict(*args, **kwargs)
+        tower = [k for k in state_dict if k.startswith(f'{prefix}vlm_backbone.')]
+        if self.vlm_backbone is None:
+            for key in tower:
+                del state_dict[key]
+        elif not tower and any(k.startswith(f'{prefix}backbone.') for k in state_dict):
+            raise CheckpointKeyError(
+                "vlm_score.source='pretrained' needs the frozen copy of the pretrained image "
+                'tower (vlm_backbone.*), which this checkpoint lacks: it was trained with '
+                "vlm_score.source='backbone'. Test it with model.vlm_score.source=backbone.")
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # -- forward ------------------------------------------------------------------------------
     def forward(self, inputs: Tensor, data_samples: list[DetDataSample] | None = None,
@@ -171,17 +228,30 @@ class MaMMUTDetector(TwoStageDetector):
                 raise ValueError(f'{sample.get("img_path", "an image")}: annotation of class '
                                  f'{name!r}, which is not among the seen (training) classes')
 
-    def vlm_region_embeddings(self, backbone_map: Tensor, rois: Tensor) -> Tensor:
-        """L2-normalised image-text embeddings [N, D] of ``rois`` [N, 5] (batch index, x1, y1,
-        x2, y2 in input pixels): RoIAlign on the backbone map [B, C, h, w], mean over the bins,
-        then ``ln_post`` and ``proj`` as the pretraining image feature."""
-        pooled = self.vlm_roi_align(backbone_map, rois.to(backbone_map.dtype)).mean(dim=(2, 3))
-        return F.normalize(self.backbone.embed_regions(pooled).float(), dim=-1)
+    @property
+    def vlm_tower(self) -> nn.Module:
+        """The image tower the VLM score pools: the frozen copy, or the backbone."""
+        return self.backbone if self.vlm_backbone is None else self.vlm_backbone
 
-    def vlm_class_scores(self, backbone_map: Tensor, rois: Tensor) -> Tensor:
+    def vlm_map(self, batch_inputs: Tensor, backbone_map: Tensor) -> Tensor:
+        """The map [B, C, h, w] the VLM score pools: the frozen tower's on ``batch_inputs``
+        [B, 3, H, W], or ``backbone_map`` (the backbone's, already computed)."""
+        if self.vlm_backbone is None:
+            return backbone_map
+        with torch.no_grad():
+            return self.vlm_backbone(batch_inputs)[-1]
+
+    def vlm_region_embeddings(self, vlm_map: Tensor, rois: Tensor) -> Tensor:
+        """L2-normalised image-text embeddings [N, D] of ``rois`` [N, 5] (batch index, x1, y1,
+        x2, y2 in input pixels): RoIAlign on :meth:`vlm_map` [B, C, h, w], mean over the bins,
+        then ``ln_post`` and ``proj`` of :attr:`vlm_tower` as the pretraining image feature."""
+        pooled = self.vlm_roi_align(vlm_map, rois.to(vlm_map.dtype)).mean(dim=(2, 3))
+        return F.normalize(self.vlm_tower.embed_regions(pooled).float(), dim=-1)
+
+    def vlm_class_scores(self, vlm_map: Tensor, rois: Tensor) -> Tensor:
         """VLM class probabilities [N, K]: softmax over the vocabulary of the cosine similarity
         of :meth:`vlm_region_embeddings` and the class embeddings, divided by ``temperature``."""
-        region = self.vlm_region_embeddings(backbone_map, rois)
+        region = self.vlm_region_embeddings(vlm_map, rois)
         logits = region @ self.class_embeddings.float().t() / self.vlm_cfg['temperature']
         return logits.softmax(dim=-1)
 
@@ -205,7 +275,8 @@ class MaMMUTDetector(TwoStageDetector):
         kwargs = {}
         if self.vlm_cfg is not None:
             rois = bbox2roi([r.bboxes for r in rpn_results_list])
-            kwargs = dict(vlm_scores=self.vlm_class_scores(backbone_out[-1], rois),
+            vlm_map = self.vlm_map(batch_inputs, backbone_out[-1])
+            kwargs = dict(vlm_scores=self.vlm_class_scores(vlm_map, rois),
                           vlm_weights=self.vlm_weights().to(batch_inputs.device))
         results_list = self.roi_head.predict(x, rpn_results_list, batch_data_samples,
                                              rescale=rescale, **kwargs)

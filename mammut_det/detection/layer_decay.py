@@ -45,6 +45,10 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
 
     def add_params(self, params: list[dict], module: nn.Module, prefix: str = '',
                    **kwargs) -> None:
+        """As the default, but a sub-module with no trainable parameter (the frozen VLM tower,
+        a frozen backbone) is left out whole, without a warning per parameter."""
+        if not any(p.requires_grad for p in module.parameters()):
+            return
         super().add_params(params, module, prefix=prefix, **kwargs)
         if prefix:
             return
