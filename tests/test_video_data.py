@@ -1,16 +1,23 @@
 """CheckedVideoDataset with the decord pipeline of the toy config: list checks, bad videos."""
 from __future__ import annotations
 
+import glob
+import json
 import os
 import os.path as osp
+import re
+import subprocess
+import sys
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from mmcv.transforms import BaseTransform
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
-from mmengine.registry import DefaultScope
+from mmengine.fileio import load
+from mmengine.registry import TRANSFORMS, DefaultScope
 from mmengine.runner import Runner
 
 from mammut_det.video import CheckedVideoDataset, VideoReadError
@@ -24,7 +31,8 @@ CLASSES = ('moving left', 'moving right')
 
 @pytest.fixture(scope='module')
 def videos(tmp_path_factory) -> str:
-    """Good 16-frame clips, a 5-frame clip, a corrupt, an empty and a frameless mp4."""
+    """Good 16-frame clips, a 5-frame clip, a corrupt (random bytes), a truncated, an empty and a
+    frameless mp4."""
     root = str(tmp_path_factory.mktemp('videos'))
     rng = np.random.default_rng(0)
     for i in range(6):
@@ -34,6 +42,10 @@ def videos(tmp_path_factory) -> str:
     with open(osp.join(root, 'corrupt.mp4'), 'wb') as f:
         f.write(os.urandom(4096))
     open(osp.join(root, 'empty.mp4'), 'wb').close()
+    with open(osp.join(root, 'ok0.mp4'), 'rb') as f:
+        head = f.read()
+    with open(osp.join(root, 'truncated.mp4'), 'wb') as f:
+        f.write(head[:len(head) // 2])
     writer = cv2.VideoWriter(osp.join(root, 'noframes.mp4'), cv2.VideoWriter_fourcc(*'mp4v'),
                              8, (32, 32))
     writer.release()
@@ -107,12 +119,39 @@ def test_short_video_is_looped(videos):
     assert clip[:, 4].mean() > clip[:, 0].mean() + 100
 
 
-@pytest.mark.parametrize('name', ['corrupt.mp4', 'empty.mp4', 'noframes.mp4'])
-def test_unreadable_video_fails_clearly_in_test_mode(videos, name):
-    ds, ann = make_dataset(videos, ['ok0.mp4 0', f'{name} 1'], test_mode=True)
+@pytest.mark.parametrize('name', ['corrupt.mp4', 'empty.mp4', 'noframes.mp4', 'truncated.mp4'])
+def test_unreadable_video_stands_in_or_fails_clearly_in_test_mode(videos, name):
+    ds, ann = make_dataset(videos, ['ok0.mp4 0', f'{name} 1', 'ok1.mp4 1'], test_mode=True)
     assert ds[0]['inputs'].shape == (1, 3, 16, 32, 32)
+    assert ds[0]['data_samples'].get('unreadable') is None
+    stand_in = ds[1]  # the next readable video, marked
+    assert stand_in['data_samples'].unreadable == f'{videos}/{name} ({ann}, line 2)'
+    assert torch.equal(stand_in['inputs'], ds[2]['inputs'])
+    assert ds.num_skipped == 1
+    ds, ann = make_dataset(videos, ['ok0.mp4 0', f'{name} 1'], test_mode=True,
+                           on_unreadable='error')
     with pytest.raises(VideoReadError, match=rf'{name} \(.*{osp.basename(ann)}, line 2\)'):
         ds[1]
+
+
+@TRANSFORMS.register_module(force=True)
+class FailOnSecondVideo(BaseTransform):
+    """A transform with a bug: RuntimeError (not a decoding error) on ok1.mp4."""
+
+    def transform(self, results: dict) -> dict:
+        if results['filename'].endswith('ok1.mp4'):
+            raise RuntimeError('a bug in a transform')
+        return results
+
+
+@pytest.mark.parametrize('test_mode', [True, False])
+def test_an_error_that_is_not_decoding_raises(videos, test_mode):
+    ds, _ = make_dataset(videos, ['ok0.mp4 0', 'ok1.mp4 1'], test_mode=test_mode)
+    ds.pipeline.transforms.insert(3, FailOnSecondVideo())  # after DecordDecode
+    ds[0]
+    with pytest.raises(RuntimeError, match='a bug in a transform'):
+        ds.prepare_data(1)
+    assert ds.num_skipped == 0
 
 
 def test_unreadable_videos_are_skipped_and_counted_across_workers(videos):
@@ -174,3 +213,45 @@ def test_kinetics_pipelines_give_32_frame_224_clips(tmp_path):
         assert int(sample['data_samples'].gt_label) == 399
     assert shapes == {'train': (1, 3, 32, 224, 224), 'val': (1, 3, 32, 224, 224),
                       'test': (12, 3, 32, 224, 224)}  # 4 clips x 3 crops
+
+
+def _test_tool(videos: str, ann: str, work: str, nproc: int) -> tuple[dict, str]:
+    """tools/test.py (or tools/dist_test.sh) on the toy video config, random weights; returns
+    the metrics of its JSON log and its text log."""
+    options = [f'test_dataloader.dataset.ann_file={ann}', 'test_dataloader.batch_size=2',
+               f'test_dataloader.dataset.data_prefix.video={videos}']
+    tool = ([sys.executable, 'tools/test.py'] if nproc == 1 else
+            ['bash', 'tools/dist_test.sh'])
+    args = [TOY_MODEL, 'none'] + ([] if nproc == 1 else [str(nproc)])
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHON=sys.executable,
+               PORT=str(29500 + os.getpid() % 1000))
+    proc = subprocess.run([*tool, *args, '--work-dir', work, '--out', f'{work}/out.pkl',
+                           '--cfg-options', *options], cwd=ROOT, env=env, capture_output=True,
+                          text=True, errors='replace', timeout=300)  # decord logs raw bytes
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (log_json,) = glob.glob(osp.join(work, '*', '*.json'))
+    (log_txt,) = glob.glob(osp.join(work, '*', '*.log'))
+    return json.load(open(log_json)), open(log_txt).read()
+
+
+def test_test_tool_evaluates_the_videos_read_and_names_the_others(videos, tmp_path):
+    lines = ['ok0.mp4 0', 'corrupt.mp4 1', 'ok1.mp4 1', 'ok2.mp4 0', 'truncated.mp4 0',
+             'ok3.mp4 1', 'ok4.mp4 0']
+    _, ann = make_dataset(videos, lines, test_mode=True)
+    metrics, log = _test_tool(videos, ann, str(tmp_path / 'one'), nproc=1)
+    dumped = load(str(tmp_path / 'one' / 'out.pkl'))
+    assert len(dumped) == 7
+    read = [d for d in dumped if d.get('unreadable') is None]
+    marked = [osp.basename(d['unreadable'].split()[0]) for d in dumped if d.get('unreadable')]
+    assert marked == ['corrupt.mp4', 'truncated.mp4']
+    # top-1 accuracy over the 5 videos read, by hand from the dumped scores
+    top1 = np.mean([int(d['pred_score'].argmax()) == int(d['gt_label']) for d in read])
+    assert metrics['acc/top1'] == pytest.approx(top1, abs=1e-4)
+    assert metrics['acc/videos_read'] == 5 and metrics['acc/videos_skipped'] == 2
+    assert 'skipping unreadable video' in log
+    assert re.search(r'2 of 7 videos could not be read and are not in the metric: \S*corrupt.mp4'
+                     r' \(.*line 2\); \S*truncated.mp4 \(.*line 5\)', log)
+    # two processes (gloo): the same numbers
+    two, _ = _test_tool(videos, ann, str(tmp_path / 'two'), nproc=2)
+    assert {k: two[k] for k in metrics if k.startswith('acc/')} == {
+        k: v for k, v in metrics.items() if k.startswith('acc/')}

@@ -7,6 +7,14 @@ from collections.abc import Sequence
 
 import torch
 from mmaction.datasets import VideoDataset
+from mmaction.datasets.transforms import (
+    DecordDecode,
+    DecordInit,
+    OpenCVDecode,
+    OpenCVInit,
+    PyAVDecode,
+    PyAVInit,
+)
 from mmengine.fileio import exists, list_from_file
 from mmengine.logging import print_log
 from mmengine.registry import DATASETS
@@ -18,15 +26,30 @@ from ..detection.vocabulary import load_vocabulary
 _COUNTER_SLOTS = 256
 
 
+#: The pipeline steps that open and decode the video file.
+VIDEO_READERS = (DecordInit, DecordDecode, OpenCVInit, OpenCVDecode, PyAVInit, PyAVDecode)
+
+
 class VideoReadError(RuntimeError):
     """A video that cannot be decoded; the message names the file and its annotation line."""
 
 
-def _unreadable_errors() -> tuple[type[BaseException], ...]:
-    """What decoding a bad file raises: decord's ``DECORDError`` (not a RuntimeError), its
-    RuntimeError for unreadable bytes, OSError for a file gone since the list was checked."""
+def is_decode_error(err: BaseException) -> bool:
+    """Whether ``err`` means the video file cannot be read: decord's ``DECORDError`` (a bad
+    stream; not a RuntimeError), or a RuntimeError (decord's "Error reading" of bytes that are no
+    video) or OSError (a file gone since the list was checked) raised inside one of
+    :data:`VIDEO_READERS`. Any other error (a bug in a transform, a wrong config) is not."""
     from decord._ffi.base import DECORDError
-    return (DECORDError, RuntimeError, OSError)
+    if isinstance(err, DECORDError):
+        return True
+    if not isinstance(err, (RuntimeError, OSError)):
+        return False
+    tb = err.__traceback__
+    while tb is not None:
+        if isinstance(tb.tb_frame.f_locals.get('self'), VIDEO_READERS):
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def _worker_slot() -> int:
@@ -46,12 +69,16 @@ class CheckedVideoDataset(VideoDataset):
     an index in ``[0, num_classes)`` or not one of ``classes``, a file that does not exist
     (``on_missing='error'``; ``'skip'`` drops such lines with one warning that counts them).
 
-    At read time, a video that cannot be decoded (corrupt, zero-length, truncated) raises
-    :class:`VideoReadError` naming file and line in ``test_mode``; in training it is skipped with a
-    warning, another random sample takes its place, and the skip is counted in
-    :attr:`num_skipped` (shared by all dataloader workers; ``SkippedVideoLoggerHook`` logs it per
-    epoch). More than ``max_consecutive_skips`` bad reads in a row stop training with an error.
-    Videos shorter than the clip are looped by ``SampleFrames(out_of_bound_opt='loop')``.
+    At read time, a video that cannot be decoded (corrupt, zero-length, truncated; see
+    :func:`is_decode_error`, any other error raises as it is) is skipped with a warning naming
+    file and line, and counted in :attr:`num_skipped` (shared by all dataloader workers). In
+    training another random sample takes its place (``SkippedVideoLoggerHook`` logs the count per
+    epoch). In ``test_mode`` the next readable video of the list stands in for it, marked with
+    the metainfo ``unreadable`` (the file and line), so that every index still gives one sample
+    on every process; :class:`~mammut_det.video.ReadableVideosMetric` leaves the marked samples
+    out of the metric and reports their number and names. ``on_unreadable='error'`` raises
+    :class:`VideoReadError` instead. More than ``max_consecutive_skips`` bad reads in a row are an
+    error. Videos shorter than the clip are looped by ``SampleFrames(out_of_bound_opt='loop')``.
 
     Args:
         ann_file, pipeline, data_prefix, test_mode, delimiter: as :class:`VideoDataset`.
@@ -59,15 +86,18 @@ class CheckedVideoDataset(VideoDataset):
         num_classes: number of classes when labels are indices and no ``classes`` are given.
         on_missing: ``'error'`` or ``'skip'`` for files in the list that do not exist.
         check_files: check that every listed file exists when loading the list.
-        max_consecutive_skips: bad reads in a row that abort training.
+        on_unreadable: ``'skip'`` or ``'error'`` for a video that cannot be decoded.
+        max_consecutive_skips: bad reads in a row that are an error.
     """
 
     def __init__(self, ann_file: str, pipeline: list, data_prefix: dict | None = None,
                  classes: str | Sequence[str] | None = None, num_classes: int | None = None,
                  on_missing: str = 'error', check_files: bool = True,
-                 max_consecutive_skips: int = 50, **kwargs) -> None:
-        if on_missing not in ('error', 'skip'):
-            raise ValueError(f"on_missing must be 'error' or 'skip', got {on_missing!r}")
+                 on_unreadable: str = 'skip', max_consecutive_skips: int = 50,
+                 **kwargs) -> None:
+        for name, value in (('on_missing', on_missing), ('on_unreadable', on_unreadable)):
+            if value not in ('error', 'skip'):
+                raise ValueError(f"{name} must be 'error' or 'skip', got {value!r}")
         if kwargs.get('multi_class'):
             raise ValueError('CheckedVideoDataset reads single-label lists; use VideoDataset '
                              'for multi_class')
@@ -79,6 +109,7 @@ class CheckedVideoDataset(VideoDataset):
             num_classes = len(self.class_names)
             kwargs['metainfo'] = dict(kwargs.get('metainfo') or {}, classes=self.class_names)
         self.on_missing = on_missing
+        self.on_unreadable = on_unreadable
         self.check_files = check_files
         self.max_consecutive_skips = max_consecutive_skips
         self._skip_counts = torch.zeros(_COUNTER_SLOTS, dtype=torch.int64).share_memory_()
@@ -139,14 +170,21 @@ class CheckedVideoDataset(VideoDataset):
             raise ValueError(f'{self.ann_file} lists no usable video')
         return data_list
 
-    def prepare_data(self, idx: int) -> dict | None:
-        """Run the pipeline; a bad video raises in test mode, else is counted and skipped."""
+    def _where(self, idx: int) -> tuple[dict, str]:
         info = self.get_data_info(idx)
-        where = f'{info["filename"]} ({self.ann_file}, line {info["ann_line"]})'
+        return info, f'{info["filename"]} ({self.ann_file}, line {info["ann_line"]})'
+
+    def prepare_data(self, idx: int) -> dict | None:
+        """Run the pipeline. An unreadable video raises with ``on_unreadable='error'``; else it
+        is counted and skipped: ``None`` in training (another sample is drawn), the next readable
+        video, marked ``unreadable``, in test mode."""
+        info, where = self._where(idx)
         try:
             data = self.pipeline(info)
-        except _unreadable_errors() as err:
-            if self.test_mode:
+        except Exception as err:
+            if not is_decode_error(err):
+                raise
+            if self.on_unreadable == 'error':
                 raise VideoReadError(f'cannot read video {where}: {err}') from err
             self._consecutive_skips += 1
             if self._consecutive_skips > self.max_consecutive_skips:
@@ -156,6 +194,21 @@ class CheckedVideoDataset(VideoDataset):
             print_log(f'skipping unreadable video {where}: {str(err).strip()[:200]} '
                       f'[{self.num_skipped} skipped so far]', logger='current',
                       level=logging.WARNING)
-            return None
+            return self._stand_in(idx, where) if self.test_mode else None
         self._consecutive_skips = 0
         return data
+
+    def _stand_in(self, idx: int, where: str) -> dict:
+        """The sample of the next readable video after ``idx``, marked ``unreadable=where``."""
+        for step in range(1, min(len(self), self.max_consecutive_skips + 1)):
+            info, _ = self._where((idx + step) % len(self))
+            try:
+                data = self.pipeline(info)
+            except Exception as err:
+                if not is_decode_error(err):
+                    raise
+                continue
+            data['data_samples'].set_metainfo(dict(unreadable=where))
+            return data
+        raise VideoReadError(f'no readable video among the {self.max_consecutive_skips} after '
+                             f'{where} to stand in for it')

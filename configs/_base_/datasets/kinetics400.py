@@ -61,5 +61,7 @@ test_dataloader = dict(
     dataset=dict(type=dataset_type, ann_file=ann_file_test,
                  data_prefix=dict(video=data_root_val), num_classes=num_classes,
                  pipeline=test_pipeline, test_mode=True))
-val_evaluator = dict(type='AccMetric')
+# top-k and mean class accuracy over the videos that could be read; the unreadable ones are
+# skipped, counted and named beside them (acc/videos_skipped, acc/skipped_videos)
+val_evaluator = dict(type='ReadableVideosMetric', metric=dict(type='AccMetric'))
 test_evaluator = val_evaluator

@@ -35,6 +35,8 @@ val_dataloader = dict(
                  data_prefix=dict(video=data_root + '/videos'), classes=classes,
                  pipeline=val_pipeline, test_mode=True))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='AccMetric', metric_list=('top_k_accuracy',),
-                     metric_options=dict(top_k_accuracy=dict(topk=(1,))))
+# accuracy over the videos that could be read, the skipped ones counted and named beside it
+val_evaluator = dict(type='ReadableVideosMetric',
+                     metric=dict(type='AccMetric', metric_list=('top_k_accuracy',),
+                                 metric_options=dict(top_k_accuracy=dict(topk=(1,)))))
 test_evaluator = val_evaluator
