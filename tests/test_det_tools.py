@@ -12,6 +12,7 @@ from lvis import LVIS, LVISEval, LVISResults
 from mmengine.fileio import load
 
 import mammut_det  # noqa: F401  (the np.float workaround for lvis 0.5.3)
+from mammut_det.apis import OVDetInferencer
 from mammut_det.detection import make_toy_lvis
 from mammut_det.evaluation import predictions_to_lvis
 
@@ -77,3 +78,42 @@ def test_test_tool_matches_the_official_lvis_evaluator(trained):
     for name in METRICS:
         assert reported[f'lvis/bbox_{name}'] == round(float(official[name]), 3), name
     assert official['AP50'] > 0
+
+
+def _predictions(path: str) -> list[dict]:
+    return [p['pred_instances'] for p in sorted(load(path), key=lambda p: p['img_id'])]
+
+
+def test_checkpoint_runs_without_the_tokenizer_file(trained):
+    """The checkpoint carries the tokenizer: with the config's tokenizer file gone, tools/test.py
+    and the inference API give what they give with it."""
+    ckpt = torch.load(trained['checkpoint'], map_location='cpu', weights_only=True)
+    with open(trained['paths']['tokenizer'], encoding='utf-8') as f:
+        content = f.read()
+    assert ckpt['meta']['tokenizers'] == {
+        'class_embedder.tokenizer': dict(type='BPETokenizer', content=content)}
+    gone = str(trained['tmp'] / 'deleted' / 'tokenizer.json')
+    without = [o for o in trained['common'] if '.tokenizer.path=' not in o]
+    without.append(f'model.class_embedder.tokenizer.path={gone}')
+    data = [f'test_dataloader.dataset.data_root={trained["data"]}',
+            f'test_evaluator.ann_file={trained["paths"]["val"]}']
+    outs = {}
+    for name, options in (('with', trained['common']), ('without', without)):
+        work = str(trained['tmp'] / f'tokenizer_{name}')
+        outs[name] = os.path.join(work, 'dets.pkl')
+        log = _run(['tools/test.py', CONFIG, trained['checkpoint'], '--work-dir', work,
+                    '--out', outs[name], '--cfg-options', *options, *data])
+    assert 'using the BPETokenizer stored in the checkpoint' in log
+    for a, b in zip(_predictions(outs['with']), _predictions(outs['without']), strict=True):
+        assert len(a['scores']) > 0
+        for key in ('bboxes', 'scores', 'labels'):
+            assert torch.equal(a[key], b[key]), key
+
+    image = sorted(glob.glob(os.path.join(trained['data'], 'val2017', '*.jpg')))[0]
+    results = []
+    for path in (trained['paths']['tokenizer'], gone):
+        inferencer = OVDetInferencer(CONFIG, trained['checkpoint'], device='cpu', cfg_options={
+            'model.class_embedder.tokenizer.path': path,
+            'model.class_embedder.cache_dir': None})
+        results.append(inferencer(image, score_thr=0.0)['predictions'][0])
+    assert results[0]['scores'] and results[0] == results[1]

@@ -3,7 +3,9 @@
 The command line is MMDetection's ``tools/test.py``; it works for any mammut_det config (detection
 with LVISMetric, video with AccMetric, ...). ``--out`` dumps the raw predictions (one dict per
 sample, as the evaluator receives them) with MMEngine's ``DumpResults``. On a machine without a
-GPU, ``--launcher pytorch`` (torchrun, see ``tools/dist_test.sh``) uses the gloo backend.
+GPU, ``--launcher pytorch`` (torchrun, see ``tools/dist_test.sh``) uses the gloo backend. A
+tokenizer whose file the config names but which is absent is taken from the checkpoint's
+``meta['tokenizers']`` (written by ``TokenizerMetaHook``).
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from mmengine.runner import Runner
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import mammut_det  # noqa: E402,F401  (registers every module, applies compat)
 from mammut_det import compat  # noqa: E402
+from mammut_det.engine import restore_tokenizers  # noqa: E402
 from mammut_det.engine.cli import load_config  # noqa: E402
 
 
@@ -81,6 +84,8 @@ def build_config(args: argparse.Namespace) -> Config:
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     cfg.load_from = None if args.checkpoint == 'none' else args.checkpoint
     cfg.resume = False
+    if cfg.load_from is not None:
+        restore_tokenizers(cfg.model, cfg.load_from)
     if args.show or args.show_dir:
         enable_visualization(cfg, args)
     return cfg

@@ -20,6 +20,7 @@ from rich.progress import track
 from torch import nn
 
 from ..detection import MaMMUTDetector
+from ..engine import restore_tokenizers
 from .checkpoint import check_state_dict, checkpoint_state_dict, read_checkpoint
 from .image_io import ALPHA_BACKGROUND, list_images, read_image
 
@@ -94,6 +95,7 @@ class OVDetInferencer(DetInferencer):
     # -- construction (BaseInferencer hooks) ------------------------------------------------------
     def _init_model(self, cfg: ConfigDict, weights: str, device: str = 'cpu') -> nn.Module:
         checkpoint = read_checkpoint(weights)
+        restore_tokenizers(cfg.model, checkpoint.get('meta') or {})
         model = MODELS.build(cfg.model)
         if not isinstance(model, MaMMUTDetector):
             raise ValueError(f'{self.config_name}: model.type builds a {type(model).__name__}; '

@@ -1,5 +1,7 @@
-"""Training-time pieces: the two-pass schedule hook and the retrieval metric."""
+"""Training-time pieces: the two-pass schedule hook, the retrieval metric, checked loading of
+checkpoint parts, and the tokenizer stored in checkpoints."""
 from .retrieval_metric import RetrievalMetric
+from .tokenizer_meta import TokenizerMetaHook, restore_tokenizers
 from .two_pass_hook import TwoPassScheduleHook
 
-__all__ = ['RetrievalMetric', 'TwoPassScheduleHook']
+__all__ = ['RetrievalMetric', 'TokenizerMetaHook', 'TwoPassScheduleHook', 'restore_tokenizers']

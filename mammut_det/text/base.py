@@ -44,6 +44,21 @@ class BaseTokenizer(ABC):
             rows.append(seq + [self.pad_id] * (self.context_length - len(seq)))
         return torch.tensor(rows, dtype=torch.long).view(len(rows), self.context_length)
 
+    def to_meta(self) -> dict:
+        """What rebuilds this tokenizer without its config's file, as plain data for a
+        checkpoint's ``meta`` (``type`` and what :meth:`config_from_meta` needs)."""
+        raise NotImplementedError(f'{type(self).__name__} cannot be stored in a checkpoint')
+
+    @classmethod
+    def file_available(cls, cfg: dict) -> bool:
+        """Whether the file the config ``cfg`` names (or finds) exists."""
+        raise NotImplementedError
+
+    @classmethod
+    def config_from_meta(cls, cfg: dict, meta: dict) -> dict:
+        """``cfg`` changed to build the tokenizer that :meth:`to_meta` described."""
+        raise NotImplementedError
+
     def num_tokens(self, text: str) -> int:
         """Length of ``text`` with start and end tokens, before truncation."""
         return len(self.encode_batch([text])[0]) + 2

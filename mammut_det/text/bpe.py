@@ -8,7 +8,9 @@ tokens have fixed ids: ``<pad>`` = 0, ``<start>`` = 1, ``<end>`` = 2. The releas
 weights use the CLIP vocabulary instead (:class:`mammut_det.text.clip.CLIPTokenizer`).
 
 Create a vocabulary once with :meth:`BPETokenizer.train` (it saves a tokenizer JSON), then load it
-with ``BPETokenizer(path)``, e.g. from a config: ``dict(type='BPETokenizer', path=...)``.
+with ``BPETokenizer(path)``, e.g. from a config: ``dict(type='BPETokenizer', path=...)``. The
+JSON's text can also be given as ``content`` (a checkpoint's ``meta['tokenizers']`` stores it, so
+that a model can be run without the file).
 """
 from __future__ import annotations
 
@@ -45,17 +47,36 @@ class BPETokenizer(BaseTokenizer):
     Args:
         path: the tokenizer JSON written by :meth:`train`.
         context_length: length of the id tensors :meth:`__call__` returns.
+        content: the text of that JSON, used instead of ``path``.
     """
 
-    def __init__(self, path: str, context_length: int = 77) -> None:
-        if not os.path.isfile(path):
-            raise FileNotFoundError(
-                f'BPETokenizer: no tokenizer file at {path!r}. Create one with '
-                f'BPETokenizer.train(texts, vocab_size, save_path={path!r}).')
-        self._tok = Tokenizer.from_file(path)
-        self._init_specials(path)
+    def __init__(self, path: str | None = None, context_length: int = 77,
+                 content: str | None = None) -> None:
+        if content is None:
+            if path is None or not os.path.isfile(path):
+                raise FileNotFoundError(
+                    f'BPETokenizer: no tokenizer file at {path!r}. Create one with '
+                    f'BPETokenizer.train(texts, vocab_size, save_path={path!r}).')
+            with open(path, encoding='utf-8') as f:
+                content = f.read()
+        self._content = content
+        self._tok = Tokenizer.from_str(content)
+        self._init_specials(path or 'the given content')
         self.context_length = context_length
         self.path = path
+
+    def to_meta(self) -> dict:
+        """``type`` and ``content`` (the tokenizer JSON's text)."""
+        return dict(type='BPETokenizer', content=self._content)
+
+    @classmethod
+    def file_available(cls, cfg: dict) -> bool:
+        return cfg.get('content') is not None or (cfg.get('path') is not None
+                                                   and os.path.isfile(cfg['path']))
+
+    @classmethod
+    def config_from_meta(cls, cfg: dict, meta: dict) -> dict:
+        return {**cfg, 'path': None, 'content': meta['content']}
 
     def _init_specials(self, path: str) -> None:
         ids = [self._tok.token_to_id(t) for t in SPECIAL_TOKENS]

@@ -15,6 +15,7 @@ installed ``open_clip_torch`` distribution (found without importing ``open_clip`
 from __future__ import annotations
 
 import gzip
+import hashlib
 import html
 import importlib.metadata
 import importlib.util
@@ -83,6 +84,12 @@ def find_clip_vocab() -> str:
         f'`pip install open_clip_torch --no-deps` or pass path=<.../{VOCAB_FILE}>.')
 
 
+def file_sha256(path: str) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    with open(path, 'rb') as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
 def read_merges(path: str) -> list[tuple[str, str]]:
     """The first 48894 merges of a CLIP vocabulary file (its first line is a header; a shorter
     file, e.g. a small test vocabulary, gives all its merges)."""
@@ -145,6 +152,36 @@ class CLIPTokenizer(BaseTokenizer):
     @property
     def vocab_size(self) -> int:
         return len(self.encoder)
+
+    def to_meta(self) -> dict:
+        """``type``, the vocabulary file's name and its ``sha256`` (the file ships with
+        open_clip_torch, so only what identifies it is stored)."""
+        return dict(type='CLIPTokenizer', file=os.path.basename(self.path),
+                    sha256=file_sha256(self.path))
+
+    @classmethod
+    def file_available(cls, cfg: dict) -> bool:
+        if cfg.get('path') is not None:
+            return os.path.isfile(cfg['path'])
+        try:
+            find_clip_vocab()
+        except FileNotFoundError:
+            return False
+        return True
+
+    @classmethod
+    def config_from_meta(cls, cfg: dict, meta: dict) -> dict:
+        """The installed vocabulary (open_clip_torch's), if its hash is the stored one."""
+        try:
+            path = find_clip_vocab()
+        except FileNotFoundError as err:
+            raise FileNotFoundError(f'{err} The checkpoint was made with {meta["file"]} '
+                                    f'(sha256 {meta["sha256"]}).') from None
+        digest = file_sha256(path)
+        if digest != meta['sha256']:
+            raise ValueError(f'CLIPTokenizer: the checkpoint was made with {meta["file"]} '
+                             f'(sha256 {meta["sha256"]}), but {path} has sha256 {digest}')
+        return {**cfg, 'path': path}
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         words = [PATTERN.findall(clean_text(t)) for t in texts]

@@ -67,7 +67,9 @@ default_hooks = dict(
                     save_last=True),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='DetVisualizationHook'))
-custom_hooks = [dict(type='OpenVocabularyHook')]
+# the vocabulary follows the dataset; checkpoints carry the tokenizer (meta['tokenizers']), so
+# tools/test.py and the inference API run them when the config's tokenizer file is absent
+custom_hooks = [dict(type='OpenVocabularyHook'), dict(type='TokenizerMetaHook')]
 env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
                dist_cfg=dict(backend='nccl'))
 vis_backends = [dict(type='LocalVisBackend')]
