@@ -22,8 +22,7 @@ def tokenizer_path(tmp_path_factory) -> str:
     return path
 
 
-@pytest.fixture
-def tiny_cfg(tokenizer_path) -> dict:
+def tiny_model_cfg(tokenizer_path: str) -> dict:
     """Config dict of a tiny MaMMUT (32 px images, 2+4 layers) on the test tokenizer."""
     return copy.deepcopy(dict(
         type='MaMMUT',
@@ -32,6 +31,12 @@ def tiny_cfg(tokenizer_path) -> dict:
         text=dict(type='TextDecoder', vocab_size=300, context_length=16, width=32, depth=4,
                   num_heads=2, embed_dim=24, cross_attn_every=2),
         tokenizer=dict(type='BPETokenizer', path=tokenizer_path, context_length=16)))
+
+
+@pytest.fixture
+def tiny_cfg(tokenizer_path) -> dict:
+    """Config dict of a tiny MaMMUT (32 px images, 2+4 layers) on the test tokenizer."""
+    return tiny_model_cfg(tokenizer_path)
 
 
 @pytest.fixture(autouse=True)
