@@ -36,6 +36,7 @@ def test_launcher_local_rank_wins_and_old_spelling_works(monkeypatch):
         make_parser().parse_args(['a.py', 'b.pth', '--launcher', 'nope'])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('tool,usage', [
     ('tools/train.py', ['--work-dir', '--amp', '--auto-scale-lr', '--resume', '--cfg-options',
                         '--launcher', '--local_rank']),
