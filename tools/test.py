@@ -14,13 +14,11 @@ import sys
 
 from mmengine.config import Config
 from mmengine.evaluator import DumpResults
-from mmengine.registry import HOOKS, RUNNERS
-from mmengine.runner import Runner
+from mmengine.registry import HOOKS
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import mammut_det  # noqa: E402,F401  (registers every module, applies compat)
-from mammut_det import compat  # noqa: E402
-from mammut_det.engine.cli import ToolArgumentParser, load_config  # noqa: E402
+from mammut_det.engine.cli import ToolArgumentParser, build_runner, load_config  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -80,8 +78,7 @@ def build_config(args: argparse.Namespace) -> Config:
 def main() -> None:
     args = parse_args()
     cfg = build_config(args)
-    compat.init_cpu_distributed(args.launcher)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    runner = build_runner(cfg, args.launcher)
     if args.out is not None:
         runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
     runner.test()

@@ -10,13 +10,10 @@ import os.path as osp
 import sys
 
 from mmengine.config import Config
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import mammut_det  # noqa: E402,F401  (registers every module, applies compat)
-from mammut_det import compat  # noqa: E402
-from mammut_det.engine.cli import ToolArgumentParser, load_config  # noqa: E402
+from mammut_det.engine.cli import ToolArgumentParser, build_runner, load_config  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -57,8 +54,7 @@ def build_config(args: argparse.Namespace) -> Config:
 def main() -> None:
     args = parse_args()
     cfg = build_config(args)
-    compat.init_cpu_distributed(args.launcher)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    runner = build_runner(cfg, args.launcher)
     if runner.distributed:
         import torch.distributed as dist
         runner.logger.info(f'distributed training: world size {runner.world_size}, '

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 import torch
 from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
 
 from .. import compat
 
@@ -55,3 +57,10 @@ def load_config(path: str, cfg_options: dict | None, work_dir: str | None,
         cfg.setdefault('env_cfg', ConfigDict()).setdefault('dist_cfg', {})['backend'] = 'gloo'
         cfg.model_wrapper_cfg = dict(compat.CPU_DDP_WRAPPER)
     return cfg
+
+
+def build_runner(cfg: Config, launcher: str) -> Runner:
+    """The config's runner (``runner_type`` or MMEngine's ``Runner``), after starting gloo for
+    ``--launcher pytorch`` on a machine without a GPU."""
+    compat.init_cpu_distributed(launcher)
+    return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
