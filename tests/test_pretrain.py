@@ -70,6 +70,7 @@ def losses(log: str, key: str) -> list[float]:
     return [float(v) for v in re.findall(rf'\b{key}: ([0-9.]+)', log)]
 
 
+@pytest.mark.slow
 def test_training_lowers_losses_and_learns_retrieval_and_zero_shot_classes(toy_data, tmp_path):
     cfg = write_cfg(tmp_path, toy_data, max_iters=240, ckpt_interval=240, val_interval=240)
     res = run_tool([sys.executable, 'tools/train.py', str(cfg), '--work-dir',
@@ -231,6 +232,7 @@ def test_cpe_phase_is_switched_on_by_the_hook(toy_data, tmp_path):
     assert runner.message_hub.get_scalar('train/cpe').current() == 1.0
 
 
+@pytest.mark.slow
 def test_distributed_training_on_cpu_with_two_processes(toy_data, tmp_path):
     cfg = write_cfg(tmp_path, toy_data, max_iters=4, ckpt_interval=4, val_interval=1000,
                     batch_size=4)
