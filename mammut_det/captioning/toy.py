@@ -24,17 +24,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..datasets.toy_captions import COLOURS, toy_caption
-from ..datasets.toy_scenes import (
-    draw_shapes_scene,
-    finish,
-    is_complete,
-    start,
-    write_image,
-    write_json,
-)
-from ..text import BPETokenizer
-from ..vqa.toy import DEFAULT_COLOURS, TOY_VQA_VERSION, write_dot_clips
+from ..datasets.toy_captions import toy_caption
+from ..datasets.toy_scenes import draw_shapes_scene, finish, needs_writing, write_image, write_json
+from ..vqa.toy import DEFAULT_COLOURS, TOY_VERSION, toy_settings, write_dot_clips
 
 CAPTIONS_PER_ITEM = 5
 KARPATHY_SPLITS = {'train': 0, 'val': 1, 'test': 2}
@@ -48,13 +40,12 @@ def make_toy_karpathy(out_dir: str, num_train: int = 400, num_val: int = 50,
                       force: bool = False) -> str:
     """Write the toy Karpathy-layout caption set (module docstring) and return the path of
     ``dataset_toy.json``; a rerun with equal settings reuses it unless ``force``."""
-    settings = dict(generator=TOY_VQA_VERSION, num_train=num_train, num_val=num_val,
+    settings = dict(generator=TOY_VERSION, num_train=num_train, num_val=num_val,
                     num_test=num_test, size=size, seed=seed, vocab_size=vocab_size,
                     context_length=context_length)
     ann = osp.join(out_dir, 'dataset_toy.json')
-    if not force and is_complete(out_dir, settings, ['dataset_toy.json', 'tokenizer.json']):
+    if not needs_writing(out_dir, settings, ['dataset_toy.json', 'tokenizer.json'], force):
         return ann
-    start(out_dir)
     images, texts = [], []
     counts = dict(train=num_train, val=num_val, test=num_test)
     for split, split_id in KARPATHY_SPLITS.items():
@@ -67,14 +58,13 @@ def make_toy_karpathy(out_dir: str, num_train: int = 400, num_val: int = 50,
             imgid = len(images)
             images.append(dict(
                 filepath=f'images/{split}', filename=name, imgid=imgid, cocoid=100000 + imgid,
-                split=split, sentids=[imgid * CAPTIONS_PER_ITEM + k for k in range(5)],
+                split=split, sentids=[imgid * CAPTIONS_PER_ITEM + k for k in range(len(captions))],
                 sentences=[dict(raw=c, tokens=c.split(), imgid=imgid,
                                 sentid=imgid * CAPTIONS_PER_ITEM + k)
                            for k, c in enumerate(captions)]))
             texts += captions
     write_json(ann, dict(images=images, dataset='toy'))
-    BPETokenizer.train(texts, vocab_size, osp.join(out_dir, 'tokenizer.json'), context_length)
-    finish(out_dir, settings)
+    finish(out_dir, settings, texts, vocab_size, context_length)
     return ann
 
 
@@ -86,15 +76,12 @@ def make_toy_video_captions(out_dir: str, num_train: int = 256, num_val: int = 6
                             force: bool = False) -> str:
     """Write the toy MSRVTT-layout video caption set (module docstring; splits ``train`` and
     ``validate``) and return the path of ``videodatainfo.json``."""
-    palette = {c: (palette or COLOURS)[c] for c in colours}
-    settings = dict(generator=TOY_VQA_VERSION, num_train=num_train, num_val=num_val,
-                    num_frames=num_frames, size=size, seed=seed, colours=list(colours),
-                    palette={k: list(v) for k, v in palette.items()}, vocab_size=vocab_size,
-                    context_length=context_length)
+    palette, settings = toy_settings(colours, palette, num_train=num_train, num_val=num_val,
+                                     num_frames=num_frames, size=size, seed=seed,
+                                     vocab_size=vocab_size, context_length=context_length)
     ann = osp.join(out_dir, 'videodatainfo.json')
-    if not force and is_complete(out_dir, settings, ['videodatainfo.json', 'tokenizer.json']):
+    if not needs_writing(out_dir, settings, ['videodatainfo.json', 'tokenizer.json'], force):
         return ann
-    start(out_dir)
     videos, sentences = [], []
     for split, clip in write_dot_clips(out_dir, num_train, num_val, num_frames, size, seed,
                                        palette):
@@ -106,7 +93,5 @@ def make_toy_video_captions(out_dir: str, num_train: int = 256, num_val: int = 6
                                                           d=clip['direction'])))
     write_json(ann, dict(info=dict(description='toy moving dots'), videos=videos,
                          sentences=sentences))
-    BPETokenizer.train([s['caption'] for s in sentences], vocab_size,
-                       osp.join(out_dir, 'tokenizer.json'), context_length)
-    finish(out_dir, settings)
+    finish(out_dir, settings, [s['caption'] for s in sentences], vocab_size, context_length)
     return ann

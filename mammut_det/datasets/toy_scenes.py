@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from ..text import BPETokenizer
 from ..video.toy import render_moving_clip
 from .toy_captions import COLOURS, SIZES, ToyObject, _background, draw_object
 
@@ -79,26 +80,25 @@ def write_json(path: str, data: object) -> None:
         json.dump(data, f, indent=1)
 
 
-def is_complete(out_dir: str, settings: dict, files: Sequence[str]) -> bool:
-    """Whether ``out_dir`` holds a set made with ``settings``: its ``manifest.json`` (written
-    last by :func:`finish`) equals them and every one of ``files`` (relative) exists."""
+def needs_writing(out_dir: str, settings: dict, files: Sequence[str], force: bool) -> bool:
+    """Whether to (re)write a toy set in ``out_dir``: ``False`` when it already holds one made
+    with ``settings`` (its ``manifest.json``, written last by :func:`finish`, equals them and every
+    one of ``files`` exists) and not ``force``; otherwise makes ``out_dir``, removes its manifest
+    (so that an interrupted write is redone) and returns ``True``."""
     path = osp.join(out_dir, 'manifest.json')
-    if not osp.isfile(path):
-        return False
-    with open(path) as f:
-        if json.load(f) != settings:
-            return False
-    return all(osp.isfile(osp.join(out_dir, name)) for name in files)
-
-
-def start(out_dir: str) -> None:
-    """Make ``out_dir`` and remove its manifest, so that an interrupted write is redone."""
+    if not force and osp.isfile(path) and all(osp.isfile(osp.join(out_dir, n)) for n in files):
+        with open(path) as f:
+            if json.load(f) == settings:
+                return False
     os.makedirs(out_dir, exist_ok=True)
-    path = osp.join(out_dir, 'manifest.json')
     if osp.isfile(path):
         os.remove(path)
+    return True
 
 
-def finish(out_dir: str, settings: dict) -> None:
-    """Write the manifest that marks ``out_dir`` complete for ``settings``."""
+def finish(out_dir: str, settings: dict, texts: Sequence[str], vocab_size: int,
+           context_length: int) -> None:
+    """Train ``tokenizer.json`` (byte-level BPE) on ``texts``, then write the manifest that marks
+    ``out_dir`` complete for ``settings``."""
+    BPETokenizer.train(texts, vocab_size, osp.join(out_dir, 'tokenizer.json'), context_length)
     write_json(osp.join(out_dir, 'manifest.json'), settings)

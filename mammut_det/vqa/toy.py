@@ -35,6 +35,7 @@ Everything is drawn from ``np.random.default_rng([seed, split, index])``.
 """
 from __future__ import annotations
 
+import os
 import os.path as osp
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -47,22 +48,21 @@ from ..datasets.toy_captions import COLOURS, ToyObject
 from ..datasets.toy_scenes import (
     draw_shapes_scene,
     finish,
-    is_complete,
     named_dot_clip,
-    start,
+    needs_writing,
     write_image,
     write_json,
 )
-from ..text import BPETokenizer
 from ..video.toy import write_mp4
-from .answers import ScoredQuestion, vqa_scores
+from .answers import NUMBER_WORDS, ScoredQuestion, vqa_scores
 from .datasets import majority_answer
 
-TOY_VQA_VERSION = 1
+TOY_VERSION = 1
 SPLITS = {'train': 0, 'val': 1}
 DEFAULT_SHAPES = ('circle', 'square', 'triangle', 'star')
 DEFAULT_COLOURS = ('red', 'green', 'blue', 'yellow')
-NUMBER_WORDS = ('zero', 'one', 'two', 'three', 'four', 'five')
+#: '2' -> 'two', ..., how some toy humans write numbers
+DIGIT_WORDS = {digit: word for word, digit in NUMBER_WORDS.items() if word != 'none'}
 DIRECTIONS = ('left', 'right')
 #: the toy VideoQA questions and the clip field that answers each
 VIDEO_QUESTIONS = (('which way does the dot move?', 'direction'),
@@ -89,11 +89,9 @@ def scene_questions(objs: list[ToyObject], colours: Sequence[str], shapes: Seque
     shape = str(rng.choice(list(shapes)))
     out['how many'] = (f'how many {plural(shape)} are there?', str(counts[shape]), 'number')
     present = {(o.colour, o.shape) for o in objs}
-    if rng.random() < 0.5:
-        colour, shape = sorted(present)[int(rng.integers(len(present)))]
-    else:
-        absent = sorted({(c, s) for c in colours for s in shapes} - present)
-        colour, shape = absent[int(rng.integers(len(absent)))]
+    absent = sorted({(c, s) for c in colours for s in shapes} - present)
+    pool = sorted(present) if rng.random() < 0.5 or not absent else absent
+    colour, shape = pool[int(rng.integers(len(pool)))]
     out['is there a'] = (f'is there a {colour} {shape}?',
                          'yes' if (colour, shape) in present else 'no', 'yes/no')
     return out
@@ -119,8 +117,8 @@ def human_answers(answer: str, wrong: Sequence[str], rng: np.random.Generator,
 
 
 def _variant(answer: str, rng: np.random.Generator) -> str:
-    if answer.isdigit() and int(answer) < len(NUMBER_WORDS):
-        return NUMBER_WORDS[int(answer)]
+    if answer in DIGIT_WORDS:
+        return DIGIT_WORDS[answer]
     forms = [answer.capitalize(), f'{answer}.', f'a {answer}' if answer not in ('yes', 'no')
              else answer.upper()]
     return forms[int(rng.integers(len(forms)))]
@@ -158,19 +156,17 @@ def make_toy_vqa(out_dir: str, num_train: int = 1000, num_val: int = 200, size: 
     ``questions_per_image`` questions of distinct types. A rerun with equal settings reuses the
     files unless ``force``.
     """
-    palette = {c: (palette or COLOURS)[c] for c in colours}
-    settings = dict(generator=TOY_VQA_VERSION, num_train=num_train, num_val=num_val, size=size,
-                    seed=seed, colours=list(colours), shapes=list(shapes),
-                    max_objects=max_objects, questions_per_image=questions_per_image,
-                    noise=noise, palette={k: list(v) for k, v in palette.items()},
-                    vocab_size=vocab_size, context_length=context_length)
+    palette, settings = toy_settings(colours, palette, num_train=num_train, num_val=num_val,
+                                     size=size, seed=seed, shapes=list(shapes),
+                                     max_objects=max_objects,
+                                     questions_per_image=questions_per_image, noise=noise,
+                                     vocab_size=vocab_size, context_length=context_length)
     out = {s: dict(zip(('questions', 'annotations', 'scenes'),
                        (osp.join(out_dir, n) for n in _vqa_files(s))),
                    images=osp.join(out_dir, 'images', s)) for s in SPLITS}
     files = [n for s in SPLITS for n in _vqa_files(s)] + ['tokenizer.json']
-    if not force and is_complete(out_dir, settings, files):
+    if not needs_writing(out_dir, settings, files, force):
         return out
-    start(out_dir)
     choices = _answer_choices(colours, shapes, max_objects)
     texts = []
     for split, num in (('train', num_train), ('val', num_val)):
@@ -196,15 +192,14 @@ def make_toy_vqa(out_dir: str, num_train: int = 1000, num_val: int = 200, size: 
                     answers=[dict(answer=a, answer_confidence='yes' if a == answer else 'maybe',
                                   answer_id=j + 1) for j, a in enumerate(answers)]))
                 texts += [question, *answers]
-        info = dict(description=f'toy shapes VQA, {split}', version=TOY_VQA_VERSION)
+        info = dict(description=f'toy shapes VQA, {split}', version=TOY_VERSION)
         write_json(out[split]['questions'], dict(info=info, task_type='Open-Ended',
                                                  data_type='toy', data_subtype=split,
                                                  questions=questions))
         write_json(out[split]['annotations'], dict(info=info, data_type='toy',
                                                    data_subtype=split, annotations=annotations))
         write_json(out[split]['scenes'], scenes)
-    BPETokenizer.train(texts, vocab_size, osp.join(out_dir, 'tokenizer.json'), context_length)
-    finish(out_dir, settings)
+    finish(out_dir, settings, texts, vocab_size, context_length)
     return out
 
 
@@ -217,17 +212,14 @@ def make_toy_videoqa(out_dir: str, num_train: int = 256, num_val: int = 64,
     """Write the toy VideoQA set (layout in the module docstring): ``num_train`` and
     ``num_val`` clips (directions alternate, colours drawn from ``colours``), two questions
     each; returns the paths of ``train`` and ``val`` lists and the ``videos`` folder."""
-    palette = {c: (palette or COLOURS)[c] for c in colours}
-    settings = dict(generator=TOY_VQA_VERSION, num_train=num_train, num_val=num_val,
-                    num_frames=num_frames, size=size, seed=seed, colours=list(colours),
-                    palette={k: list(v) for k, v in palette.items()}, vocab_size=vocab_size,
-                    context_length=context_length)
+    palette, settings = toy_settings(colours, palette, num_train=num_train, num_val=num_val,
+                                     num_frames=num_frames, size=size, seed=seed,
+                                     vocab_size=vocab_size, context_length=context_length)
     out = dict(train=osp.join(out_dir, 'train_qa.json'), val=osp.join(out_dir, 'val_qa.json'),
                videos=osp.join(out_dir, 'videos'))
-    if not force and is_complete(out_dir, settings, ['train_qa.json', 'val_qa.json',
-                                                     'tokenizer.json']):
+    if not needs_writing(out_dir, settings, ['train_qa.json', 'val_qa.json', 'tokenizer.json'],
+                         force):
         return out
-    start(out_dir)
     entries: dict[str, list[dict]] = {s: [] for s in SPLITS}
     for split, clip in write_dot_clips(out_dir, num_train, num_val, num_frames, size, seed,
                                        palette):
@@ -237,9 +229,18 @@ def make_toy_videoqa(out_dir: str, num_train: int = 256, num_val: int = 64,
     for split, rows in entries.items():
         write_json(out[split], rows)
     texts = [t for rows in entries.values() for e in rows for t in (e['question'], e['answer'])]
-    BPETokenizer.train(texts, vocab_size, osp.join(out_dir, 'tokenizer.json'), context_length)
-    finish(out_dir, settings)
+    finish(out_dir, settings, texts, vocab_size, context_length)
     return out
+
+
+def toy_settings(colours: Sequence[str], palette: dict[str, tuple[int, int, int]] | None,
+                 **options: object) -> tuple[dict[str, tuple[int, int, int]], dict]:
+    """The palette of the named ``colours`` (from ``palette``, default the toy caption
+    colours) and the settings of a toy set (its ``options`` and that palette, as JSON values)
+    that its manifest records."""
+    palette = {c: (palette or COLOURS)[c] for c in colours}
+    return palette, dict(generator=TOY_VERSION, colours=list(colours),
+                         palette={k: list(v) for k, v in palette.items()}, **options)
 
 
 def write_dot_clips(out_dir: str, num_train: int, num_val: int, num_frames: int, size: int,
@@ -247,6 +248,7 @@ def write_dot_clips(out_dir: str, num_train: int, num_val: int, num_frames: int,
                     ) -> Iterator[tuple[str, dict]]:
     """Write ``videos/video{n}.mp4`` for the train clips, then the val ones (numbered on), and
     yield ``(split, clip)`` with clip = dict(video_id, number, direction, colour)."""
+    os.makedirs(osp.join(out_dir, 'videos'), exist_ok=True)
     number = 0
     for split, num in (('train', num_train), ('val', num_val)):
         for i in range(num):
