@@ -169,7 +169,9 @@ class VideoCaptionDataset(_PerItemMixin, AnnotatedVideoDataset):
       blank lines and lines starting with ``#`` are ignored).
 
     Video files follow ``video_pattern`` (``'{}.mp4'``: MSRVTT; ``'{}.avi'``: MSVD's
-    YouTubeClips). A data info holds ``filename``, ``video_id``, ``caption``, ``gt_captions``.
+    YouTubeClips). A data info holds ``filename``, ``video_id``, ``caption``, ``gt_captions``
+    and ``ann_line`` (the first line of the video in a text or list file; its index in
+    ``videos`` for MSRVTT's one-line JSON).
     A malformed line or entry, a video without captions or a missing video file is an error
     naming the file and line (or entry); ``on_bad_sample='skip'`` drops it.
 
