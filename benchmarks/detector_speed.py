@@ -144,7 +144,7 @@ def main() -> None:
     names = lvis_v1_classes()
     embedder = b16.class_embedder
     prompts = [t.format(prompt_name(n)) for n in names[:200] for t in embedder.templates]
-    lengths = (embedder.tokenizer(prompts) != embedder.tokenizer.pad_id).sum(1).float()
+    lengths = embedder.tokenizer.real_mask(embedder.tokenizer(prompts)).sum(1).float()
     start = time.perf_counter()
     emb = embedder(names)
     t_text = time.perf_counter() - start

@@ -7,6 +7,17 @@ from . import compat
 
 compat.apply()
 
-from . import classification, datasets, detection, engine, evaluation, models, text, video  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    captioning,
+    classification,
+    datasets,
+    detection,
+    engine,
+    evaluation,
+    models,
+    text,
+    video,
+    vqa,
+)
 
 __version__ = '0.1.0'

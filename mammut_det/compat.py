@@ -5,10 +5,13 @@ workaround stops being needed or stops working.
 """
 from __future__ import annotations
 
-import importlib
+import importlib.util
+import io
 import os
+import pickle
 import sys
 import types
+import warnings
 
 import numpy as np
 import torch
@@ -54,7 +57,10 @@ class _NumpyWithFloat(types.ModuleType):
 
 def patch_lvis_numpy() -> None:
     """lvis 0.5.3's ``LVISEval.accumulate`` uses ``np.float``, removed in numpy 1.24, so LVIS
-    evaluation fails with numpy 2. Only ``lvis.eval``'s view of numpy gets the alias back."""
+    evaluation fails with numpy 1.24+ and 2.x. Only ``lvis.eval``'s view of numpy gets the alias
+    back, and only where numpy lacks it."""
+    if hasattr(np, 'float'):
+        return
     try:
         import lvis.eval as lvis_eval
     except ImportError:
@@ -63,19 +69,57 @@ def patch_lvis_numpy() -> None:
         lvis_eval.np = _NumpyWithFloat('numpy')
 
 
-def allow_mmengine_checkpoints() -> None:
+def numpy_multiarray() -> types.ModuleType:
+    """The module whose ``_reconstruct`` and ``scalar`` pickled numpy arrays and scalars name:
+    ``numpy._core.multiarray`` on numpy 2, ``numpy.core.multiarray`` on numpy 1.x (whose
+    ``numpy._core`` is an empty shim)."""
+    core = getattr(np, '_core', None)
+    multiarray = getattr(core, 'multiarray', None)
+    if multiarray is None:
+        multiarray = importlib.import_module('numpy.core.multiarray')
+    return multiarray
+
+
+def safe_load_is_default() -> bool:
+    """Whether a plain ``torch.load(f)`` refuses arbitrary globals: torch >= 2.6 defaults to
+    ``weights_only=True`` (also forced by ``TORCH_FORCE_WEIGHTS_ONLY_LOAD``); older torch
+    unpickles anything. Probed with a one-object pickle, not read off the version."""
+    buffer = io.BytesIO()
+    torch.save({'probe': _Probe()}, buffer)
+    buffer.seek(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # torch 2.4/2.5 warn that the default will change
+        try:
+            torch.load(buffer)
+        except pickle.UnpicklingError:
+            return True
+    return False
+
+
+class _Probe:
+    """An object only a full unpickler may build (see :func:`safe_load_is_default`)."""
+
+
+def allow_mmengine_checkpoints() -> bool:
     """mmengine 0.10.7 saves ``message_hub`` with ``HistoryBuffer`` objects (whose statistics
     methods pickle as ``getattr(HistoryBuffer, 'min')``) and numpy arrays and scalars, which torch
     >= 2.6 refuses under its default ``torch.load(weights_only=True)`` (``Unsupported global:
     GLOBAL mmengine.logging.history_buffer.HistoryBuffer``). Allow-list exactly those globals;
-    the safe loader stays on, and still refuses calls to anything else."""
+    the safe loader stays on, and still refuses calls to anything else.
+
+    Applied only where the safe loader is the default and ``torch.serialization.add_safe_globals``
+    exists (torch >= 2.4); on older torch a plain ``torch.load`` reads these checkpoints as is.
+    Returns whether the allow-list was installed."""
+    add_safe_globals = getattr(torch.serialization, 'add_safe_globals', None)
+    if add_safe_globals is None or not safe_load_is_default():
+        return False
     from mmengine.logging.history_buffer import HistoryBuffer
     dtypes = [type(np.dtype(t)) for t in ('float64', 'float32', 'float16', 'int64', 'int32',
                                            'int16', 'int8', 'uint8', 'bool')]
-    torch.serialization.add_safe_globals([
-        HistoryBuffer, getattr, np.ndarray, np.dtype, *dtypes,
-        np._core.multiarray._reconstruct, np._core.multiarray.scalar,
-    ])
+    multiarray = numpy_multiarray()
+    add_safe_globals([HistoryBuffer, getattr, np.ndarray, np.dtype, *dtypes,
+                      multiarray._reconstruct, multiarray.scalar])
+    return True
 
 
 def init_cpu_distributed(launcher: str, backend: str = 'gloo') -> None:

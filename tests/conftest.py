@@ -22,8 +22,7 @@ def tokenizer_path(tmp_path_factory) -> str:
     return path
 
 
-@pytest.fixture
-def tiny_cfg(tokenizer_path) -> dict:
+def tiny_model_cfg(tokenizer_path: str) -> dict:
     """Config dict of a tiny MaMMUT (32 px images, 2+4 layers) on the test tokenizer."""
     return copy.deepcopy(dict(
         type='MaMMUT',
@@ -32,6 +31,22 @@ def tiny_cfg(tokenizer_path) -> dict:
         text=dict(type='TextDecoder', vocab_size=300, context_length=16, width=32, depth=4,
                   num_heads=2, embed_dim=24, cross_attn_every=2),
         tokenizer=dict(type='BPETokenizer', path=tokenizer_path, context_length=16)))
+
+
+@pytest.fixture
+def tiny_cfg(tokenizer_path) -> dict:
+    """Config dict of a tiny MaMMUT (32 px images, 2+4 layers) on the test tokenizer."""
+    return tiny_model_cfg(tokenizer_path)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``gpu`` are skipped without a CUDA device."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason='needs a CUDA device (torch.cuda.is_available() is False)')
+    for item in items:
+        if 'gpu' in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 
@@ -37,7 +38,7 @@ def test_lvis_needs_np_float_and_gets_it_locally():
     assert not hasattr(np, 'float'), 'the patch must not leak into numpy itself'
 
 
-def test_lvis_evaluation_runs_with_numpy_2(tmp_path):
+def test_lvis_evaluation_runs_with_installed_numpy(tmp_path):
     import json
 
     from lvis import LVIS, LVISEval, LVISResults
@@ -73,9 +74,60 @@ def test_mmengine_checkpoint_loads_under_safe_torch_load(tmp_path):
     assert bare.returncode != 0 and 'HistoryBuffer' in bare.stdout, (
         'torch loads mmengine checkpoints safely without help now: drop '
         'allow_mmengine_checkpoints')
-    compat.allow_mmengine_checkpoints()
+    assert compat.allow_mmengine_checkpoints()
     loaded = torch.load(path)  # weights_only=True is torch's default
     assert loaded['message_hub']['log_scalars']['train/loss'].current() == 1.5
+    assert loaded['meta']['seed'] == 3
+
+
+def test_numpy_multiarray_is_what_numpy_pickles_name():
+    # pickle records the reducer functions of arrays and scalars; numpy 1.x spells their module
+    # numpy.core.multiarray, numpy 2 numpy._core.multiarray
+    multiarray = compat.numpy_multiarray()
+    assert np.zeros(2).__reduce__()[0] is multiarray._reconstruct
+    assert np.float64(1.5).__reduce__()[0] is multiarray.scalar
+    major = int(np.__version__.split('.')[0])
+    expected = 'numpy._core.multiarray' if major >= 2 else 'numpy.core.multiarray'
+    assert multiarray.__name__ == expected
+
+
+def test_safe_load_probe_matches_torch(tmp_path):
+    path = tmp_path / 'obj.pth'
+    torch.save({'obj': argparse.Namespace(a=1)}, path)
+    try:
+        torch.load(path)
+        refused = False
+    except Exception:
+        refused = True
+    assert compat.safe_load_is_default() is refused
+
+
+def test_no_allow_list_where_torch_loads_everything(tmp_path):
+    # torch < 2.6 (here: forced with torch's own switch) unpickles any global: nothing to allow
+    path = tmp_path / 'obj.pth'
+    torch.save({'obj': argparse.Namespace(a=1)}, path)
+    res = subprocess.run(
+        [sys.executable, '-c', 'import torch, mammut_det\nfrom mammut_det import compat\n'
+         f'print(compat.safe_load_is_default(), compat.allow_mmengine_checkpoints(), '
+         f'torch.load({str(path)!r})["obj"].a)'],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD': '1'})
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ['False', 'False', '1']
+
+
+def test_no_allow_list_without_add_safe_globals(monkeypatch):
+    # torch < 2.4 has no torch.serialization.add_safe_globals
+    monkeypatch.delattr(torch.serialization, 'add_safe_globals')
+    assert compat.allow_mmengine_checkpoints() is False
+
+
+def test_lvis_left_alone_where_numpy_has_np_float(monkeypatch):
+    import lvis.eval
+    monkeypatch.setattr(lvis.eval, 'np', np)
+    monkeypatch.setattr(np, 'float', float, raising=False)
+    compat.patch_lvis_numpy()
+    assert lvis.eval.np is np
 
 
 def test_safe_load_still_refuses_arbitrary_objects(tmp_path):

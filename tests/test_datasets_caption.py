@@ -212,3 +212,25 @@ def test_corrupt_image_error_names_path(tmp_path, content):
     # mmcv's LoadImageFromFile names the path itself
     with pytest.raises(AssertionError, match=r'failed to load image: .*bad\.png'):
         ds[0]
+
+
+def test_tokenizer_tokenises_captions_in_the_data_workers(tmp_path):
+    """With a tokenizer the packed samples carry the caption's ids (start ... end, unpadded), made
+    where the pipeline runs: in DataLoader workers, not on the training process."""
+    import torch
+    from mmengine.dataset import pseudo_collate
+    _images(tmp_path, 'a.png', 'b.png')
+    tok_path = str(tmp_path / 'tok.json')
+    tok = BPETokenizer.train(['a red circle', 'a blue square'] * 5, 300, tok_path, 8)
+    ann = _write(tmp_path / 'train.jsonl', [
+        json.dumps({'image': 'a.png', 'caption': 'a red circle'}),
+        json.dumps({'image': 'b.png', 'caption': 'a blue square and a red square'})])
+    ds = CaptionDataset(ann_file=ann, tokenizer=dict(type='BPETokenizer', path=tok_path,
+                                                     context_length=8),
+                        pipeline=[dict(type='LoadImageFromFile'), dict(type='PackCaptionInputs')])
+    loader = torch.utils.data.DataLoader(ds, batch_size=2, num_workers=1,
+                                         collate_fn=pseudo_collate)
+    batch = next(iter(loader))
+    got = [s.text_tokens.tolist() for s in batch['data_samples']]
+    assert got == tok.token_ids(['a red circle', 'a blue square and a red square'])
+    assert len(got[1]) == 8 and got[1][-1] == tok.eot_id  # cut to the context, end kept

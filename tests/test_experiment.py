@@ -12,6 +12,7 @@ import matplotlib.image as mpimg
 import pytest
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+pytestmark = pytest.mark.slow  # the whole quick experiment, several minutes
 VARIANTS = ('two-pass', 'contrastive', 'random')
 STAGES = ['world', 'crops'] + [f'{s}_{v}' for v in VARIANTS for s in (
     ('pretrain', 'zeroshot', 'detector', 'test', 'infer') if v != 'random'

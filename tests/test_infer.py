@@ -113,6 +113,7 @@ def _subprocess(args: list[str]) -> subprocess.CompletedProcess:
 
 
 # -- the command line -----------------------------------------------------------------------------
+@pytest.mark.slow
 def test_folder_run_writes_pictures_json_and_summary(env):
     out = env['tmp'] / 'out'
     proc = _subprocess([CONFIG, env['checkpoint'], env['images'], '--out-dir', str(out),
@@ -159,6 +160,7 @@ def test_folder_run_writes_pictures_json_and_summary(env):
         assert not (out / 'preds' / f'{rel}.json').exists()
 
 
+@pytest.mark.slow
 def test_wrong_checkpoint_is_one_clear_message(env):
     cfg = Config.fromfile(os.path.join(ROOT, 'configs/_base_/models/mammut_tiny.py'))
     cfg.model.tokenizer.path = env['tokenizer']

@@ -5,11 +5,9 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 from mmengine.registry import MODELS
 from mmengine.structures import BaseDataElement
 
-from mammut_det.models import focal_contrastive_loss
 from tests.conftest import CAPTIONS
 
 
@@ -67,17 +65,24 @@ def test_generative_pass_sees_the_image(tiny_cfg):
     assert diff.abs().max() > 1e-4
 
 
-def test_contrastive_pass_is_bidirectional_and_ignores_padding(tiny_cfg):
+def test_contrastive_pass_is_bidirectional(tiny_cfg):
+    """Position 0's hidden state (before pooling) depends on a later token: no causal mask."""
     model = build(tiny_cfg).eval()
     tokens = model.tokenize(['a green triangle on the left'])
-    n = int((tokens != 0).sum())
-    feat = model.text.encode(tokens)
-    # a later token changes the feature (bidirectional pooling over all real tokens) ...
+    valid = model.tokenizer.real_mask(tokens)
     changed = tokens.clone()
-    changed[0, n - 2] = (changed[0, n - 2] + 5) % model.text.vocab_size
-    assert (model.text.encode(changed) - feat).abs().max() > 1e-4
-    # ... while the amount of padding does not (masked attention and masked mean)
-    torch.testing.assert_close(model.text.encode(tokens[:, :n + 1]), feat, rtol=1e-5,
+    changed[0, 3] = (changed[0, 3] + 5) % model.text.vocab_size
+    a = model.text.forward_contrastive(tokens, valid)
+    b = model.text.forward_contrastive(changed, valid)
+    assert (a[0, 0] - b[0, 0]).abs().max() > 1e-4
+
+
+def test_contrastive_feature_ignores_the_amount_of_padding(tiny_cfg):
+    model = build(tiny_cfg).eval()
+    tokens = model.tokenize(['a red circle'])
+    padded = model.tokenizer(['a red circle'])
+    assert padded.shape[1] > tokens.shape[1]
+    torch.testing.assert_close(model.encode_text(padded), model.encode_text(tokens), rtol=1e-5,
                                atol=1e-6)
 
 
@@ -140,31 +145,6 @@ def test_image_encoder_runs_once_and_lm_head_only_in_generative_pass(tiny_cfg):
     assert set(losses) == {'loss_contrastive', 'temperature'}
 
 
-def test_focal_loss_matches_a_hand_computation():
-    logits = torch.tensor([[2.0, -1.0, 0.5], [0.0, 1.5, -2.0], [1.0, 0.3, -0.7]])
-    alpha, gamma = 0.25, 2.0
-    total = 0.0
-    for i in range(3):
-        for j in range(3):
-            p = 1 / (1 + math.exp(-logits[i, j].item()))
-            if i == j:
-                total += -alpha * (1 - p) ** gamma * math.log(p)
-            else:
-                total += -(1 - alpha) * p ** gamma * math.log(1 - p)
-    got = focal_contrastive_loss(logits, alpha=alpha, gamma=gamma)
-    assert got.item() == pytest.approx(total / 3, rel=1e-6)
-    # the defaults (alpha 0.5, gamma 1) weight every entry by 0.5 * (1 - p_t)
-    bce = F.binary_cross_entropy_with_logits(logits, torch.eye(3), reduction='none')
-    p_t = torch.where(torch.eye(3).bool(), logits.sigmoid(), 1 - logits.sigmoid())
-    expected = (0.5 * (1 - p_t) * bce).sum() / 3
-    assert focal_contrastive_loss(logits).item() == pytest.approx(expected.item(), rel=1e-6)
-
-
-def test_focal_loss_rejects_a_non_square_matrix():
-    with pytest.raises(ValueError, match='square'):
-        focal_contrastive_loss(torch.zeros(2, 3))
-
-
 def test_cpe_is_random_in_training_and_absent_in_eval(tiny_cfg):
     model = build(tiny_cfg)
     visual = model.visual
@@ -212,3 +192,81 @@ def test_mismatched_shapes_are_rejected(tiny_cfg):
     tiny_cfg['text']['embed_dim'] = 16
     with pytest.raises(ValueError, match='embed_dim'):
         MODELS.build(tiny_cfg)
+
+
+def clip_mammut(tmp_path, tiny_cfg):
+    """The tiny MaMMUT on a CLIP-style vocabulary, where the pad id 0 is also the token '!'."""
+    import gzip
+    path = tmp_path / 'vocab.txt.gz'
+    with gzip.open(path, 'wt', encoding='utf-8') as f:
+        f.write('"test" header\n' + ''.join(f'{a} {b}\n' for a, b in
+                                           [('w', 'o'), ('wo', 'w</w>')]))
+    tiny_cfg['tokenizer'] = dict(type='CLIPTokenizer', path=str(path), context_length=16)
+    tiny_cfg['text']['vocab_size'] = 512 + 2 + 2
+    return build(tiny_cfg)
+
+
+def test_exclamation_marks_are_real_tokens_not_padding(tmp_path, tiny_cfg):
+    model = clip_mammut(tmp_path, tiny_cfg).eval()
+    tok = model.tokenizer
+    wow = tok(['wow!!'])[0].tolist()
+    # start, "wow", "!" (the byte symbol, id 0 = the pad id), "!</w>", end, then padding
+    end = wow.index(tok.eot_id)
+    assert tok.pad_id == 0 and wow[2] == 0 and end == 4
+
+    # contrastive path: the embedding of id 0 reaches the feature of "wow!!" but not of "wow"
+    before = model.encode_text(tok(['wow!!', 'wow']))
+    with torch.no_grad():
+        model.text.token_embedding.weight[0] += torch.randn(model.text.width)
+    after = model.encode_text(tok(['wow!!', 'wow']))
+    assert (after[0] - before[0]).abs().max() > 1e-4
+    torch.testing.assert_close(after[1], before[1], rtol=0, atol=1e-6)
+
+    # caption path: the loss is the mean cross-entropy over every target up to the end token,
+    # "!" included, computed here from the logits by hand
+    model.set_pass_schedule(('contrastive', 'generative'), dict(contrastive=0., generative=1.))
+    images = torch.randn(1, 3, 32, 32)
+    tokens = tok(['wow!!'])
+    got = model.loss(images, samples(['wow!!']))['loss_caption']
+    kv = model.image_kv(model.visual(images)[1])
+    logp = model.text.generate_logits(tokens[:, :-1], kv).log_softmax(-1)[0]
+    targets = wow[1:end + 1]
+    want = -sum(logp[t, targets[t]].item() for t in range(len(targets))) / len(targets)
+    assert got.item() == pytest.approx(want, rel=1e-5)
+
+
+def test_pad_id_must_match_between_tokenizer_and_decoder(tiny_cfg):
+    tiny_cfg['text']['pad_id'] = 3
+    with pytest.raises(ValueError, match='pad'):
+        MODELS.build(tiny_cfg)
+
+
+def test_temperature_is_not_clamped_in_the_forward_pass(tiny_cfg):
+    """Above log(100) the logit scale still gets a gradient (a clamp in the forward pass would
+    zero it); the in-place clamp after the step brings it back, as open_clip does."""
+    model = build(tiny_cfg)
+    model.set_pass_schedule(('contrastive', 'generative'), dict(contrastive=1., generative=0.))
+    with torch.no_grad():
+        model.logit_scale.fill_(math.log(200.0))
+    losses = model.loss(torch.randn(4, 3, 32, 32), samples(CAPTIONS[:4]))
+    losses['loss_contrastive'].backward()
+    assert model.logit_scale.grad.abs().item() > 0
+    assert losses['temperature'].item() == pytest.approx(1 / 200.0)
+    model.clamp_logit_scale()
+    assert model.logit_scale.item() == pytest.approx(math.log(100.0))
+    with torch.no_grad():
+        model.logit_scale.fill_(-0.5)
+    model.clamp_logit_scale()
+    assert model.logit_scale.item() == 0.0
+
+
+def test_batch_tokens_from_workers_equal_tokenising_the_captions(tiny_cfg):
+    model = build(tiny_cfg)
+    captions = ['a red circle', 'a blue square', 'two yellow stars']
+    packed = [BaseDataElement(metainfo=dict(caption=c),
+                              text_tokens=torch.tensor(ids))
+              for c, ids in zip(captions, model.tokenizer.token_ids(captions))]
+    a, b = model.batch_tokens(packed), model.batch_tokens(samples(captions))
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    longest = max(len(ids) for ids in model.tokenizer.token_ids(captions))
+    assert a.shape == (3, longest) and longest < model.text.context_length

@@ -312,6 +312,7 @@ def _load_tool():
     return module
 
 
+@pytest.mark.slow
 def test_convert_tool_and_mmengine_loading(files, legacy_cfg, tmp_path, capsys):
     fork = fork_state_dict(seed=3)
     src = tmp_path / 'open_clip_pytorch_model.bin'

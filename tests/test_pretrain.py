@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.hooks import Hook
 from mmengine.registry import MODELS
 from mmengine.runner import Runner, load_checkpoint
 
@@ -69,6 +70,7 @@ def losses(log: str, key: str) -> list[float]:
     return [float(v) for v in re.findall(rf'\b{key}: ([0-9.]+)', log)]
 
 
+@pytest.mark.slow
 def test_training_lowers_losses_and_learns_retrieval_and_zero_shot_classes(toy_data, tmp_path):
     cfg = write_cfg(tmp_path, toy_data, max_iters=240, ckpt_interval=240, val_interval=240)
     res = run_tool([sys.executable, 'tools/train.py', str(cfg), '--work-dir',
@@ -111,20 +113,35 @@ test_dataloader = dict(num_workers=0, persistent_workers=False,
     assert top1 > 3 / 56 and top5 > 3 * 5 / 56
 
 
+class RecordLosses(Hook):
+    """Every iteration's logged values (the losses and the temperature), by iteration."""
+
+    def __init__(self) -> None:
+        self.values: dict[int, dict[str, float]] = {}
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        self.values[runner.iter] = {k: float(v) for k, v in outputs.items()}
+
+
 @pytest.fixture(scope='module')
 def short_run(toy_data, tmp_path_factory):
-    """A 20-iteration run with checkpoints every 10, kept in memory."""
+    """A 20-iteration run with checkpoints every 10, kept in memory, its losses recorded."""
     tmp = tmp_path_factory.mktemp('short')
     cfg = Config.fromfile(write_cfg(tmp, toy_data, max_iters=20, ckpt_interval=10,
                                     val_interval=1000, batch_size=8))
     cfg.work_dir = str(tmp / 'work')
+    # data from worker processes, and cropped positional embeddings from iteration 5
+    cfg.train_dataloader.update(num_workers=2, persistent_workers=True)
+    cfg.custom_hooks = [dict(type='TwoPassScheduleHook', cpe_begin=5)]
     runner = Runner.from_cfg(cfg)
+    record = RecordLosses()
+    runner.register_hook(record, priority='LOW')
     runner.train()
-    return cfg, runner
+    return cfg, runner, record.values
 
 
 def test_checkpoint_reloads_to_identical_embeddings(short_run):
-    cfg, runner = short_run
+    cfg, runner, _ = short_run
     model = runner.model.eval()
     images = torch.randn(3, 3, 64, 64)
     texts = ['a red circle', 'two shapes: a blue star and a green square', 'a yellow cross']
@@ -138,8 +155,10 @@ def test_checkpoint_reloads_to_identical_embeddings(short_run):
     torch.testing.assert_close(got[1], want[1], rtol=0, atol=0)
 
 
-def test_resume_continues_from_the_checkpoint_iteration(short_run, tmp_path):
-    cfg, _ = short_run
+def test_resume_repeats_the_uninterrupted_run(short_run, tmp_path):
+    """Resumed at iteration 10, the run logs the same losses for iterations 11-20 as the run that
+    was not interrupted: same data, pass orders, crops and optimizer state."""
+    cfg, _, uninterrupted = short_run
     cfg = cfg.copy()
     cfg.work_dir = str(tmp_path / 'resumed')
     cfg.resume = True
@@ -153,9 +172,16 @@ def test_resume_continues_from_the_checkpoint_iteration(short_run, tmp_path):
 
     runner = Runner.from_cfg(cfg)
     runner.register_hook(Record(), priority='LOW')
+    record = RecordLosses()
+    runner.register_hook(record, priority='LOW')
     runner.train()
     assert seen[0] == 10 and seen[-1] == 19 and len(seen) == 10
     assert runner.iter == 20
+    assert sorted(record.values) == list(range(10, 20))
+    for it, values in record.values.items():
+        assert values.keys() == uninterrupted[it].keys()
+        for key, value in values.items():
+            assert value == pytest.approx(uninterrupted[it][key], rel=1e-6, abs=1e-7), (it, key)
 
 
 def test_schedule_hook_is_reproducible_and_weights_follow_the_schedule():
@@ -206,6 +232,7 @@ def test_cpe_phase_is_switched_on_by_the_hook(toy_data, tmp_path):
     assert runner.message_hub.get_scalar('train/cpe').current() == 1.0
 
 
+@pytest.mark.slow
 def test_distributed_training_on_cpu_with_two_processes(toy_data, tmp_path):
     cfg = write_cfg(tmp_path, toy_data, max_iters=4, ckpt_interval=4, val_interval=1000,
                     batch_size=4)

@@ -31,6 +31,7 @@ def test_modules_build_from_downstream_scopes(scope, tiny_cfg):
     assert type(pack).__name__ == 'PackCaptionInputs'
 
 
+@pytest.mark.slow
 def test_custom_imports_registers_everything(tmp_path, tokenizer_path):
     cfg = tmp_path / 'cfg.py'
     cfg.write_text(

@@ -1,8 +1,12 @@
 """CLIPTokenizer against a plain re-implementation of the documented algorithm (OPENMAMMUT.md) on a
-small generated vocabulary, and against known ids of the real vocabulary when it is installed."""
+small generated vocabulary, and on the real vocabulary (open_clip_torch, installed --no-deps)
+against known ids and open_clip's own SimpleTokenizer."""
 import gzip
+import hashlib
 import html
+import importlib.metadata
 import importlib.util
+import os
 import random
 import sys
 import time
@@ -15,6 +19,8 @@ import torch
 from mammut_det.registry import TOKENIZERS
 from mammut_det.text import CLIPTokenizer, find_clip_vocab
 
+#: sha256 of CLIP's bpe_simple_vocab_16e6.txt.gz as open_clip_torch 3.3.0 ships it
+VOCAB_SHA256 = '924691ac288e54409236115652ad4aa250f48203de50a9e4722a6ecd48d6804a'
 MERGES = [('t', 'h'), ('th', 'e</w>'), ('c', 'a'), ('ca', 't</w>'), ('d', 'o'), ('do', 'g</w>'),
           ('o', 'n</w>'), ('i', 'n'), ('in', 'g</w>'), ('a', 'n'), ('an', 'd</w>'), ('p', 'h'),
           ('ph', 'o'), ('t', 'o</w>'), ('pho', 'to</w>'), ('t', 'o'), ('pho', 'to'),
@@ -198,19 +204,50 @@ def test_missing_vocab_errors(tmp_path):
         CLIPTokenizer(write_vocab(tmp_path / 'unknown.txt.gz', [('t', 'h'), ('th', 'ee')]))
     with pytest.raises(ValueError, match="merge line 3 makes 'th'"):
         CLIPTokenizer(write_vocab(tmp_path / 'dup.txt.gz', [('t', 'h'), ('t', 'h')]))
-    if importlib.util.find_spec('open_clip') is None:
-        with pytest.raises(FileNotFoundError, match='pip install open_clip_torch --no-deps'):
-            CLIPTokenizer()
+
+
+def test_vocab_not_installed_error(monkeypatch):
+    def no_distribution(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.util, 'find_spec', lambda name: None)
+    monkeypatch.setattr(importlib.metadata, 'files', no_distribution)
+    with pytest.raises(FileNotFoundError, match='pip install open_clip_torch --no-deps'):
+        CLIPTokenizer()
 
 
 def test_real_vocab_known_ids():
-    try:
-        path = find_clip_vocab()
-    except FileNotFoundError:
-        pytest.skip('open_clip_torch is not installed')
+    # open_clip_torch (installed --no-deps by tools/install.sh) ships the vocabulary file
+    path = find_clip_vocab()
+    with open(path, 'rb') as f:
+        assert hashlib.sha256(f.read()).hexdigest() == VOCAB_SHA256
     tok = CLIPTokenizer(path)
     assert tok.vocab_size == 49408 and (tok.sot_id, tok.eot_id) == (49406, 49407)
     assert tok.encode_batch(['a photo of a cat.', 'Hello, World!', 'Tom &amp; Jerry',
                              "it's 2024", 'Café 日本']) == [
         [320, 1125, 539, 320, 2368, 269], [3306, 267, 1002, 256], [2435, 261, 9164],
         [585, 568, 273, 271, 273, 275], [15304, 39121, 19277, 361]]
+
+
+def open_clip_simple_tokenizer():
+    """open_clip's own ``SimpleTokenizer``, its module loaded from the installed file alone:
+    importing the ``open_clip`` package would import torchvision, which is not installed."""
+    folder = os.path.dirname(find_clip_vocab())
+    spec = importlib.util.spec_from_file_location('open_clip_tokenizer',
+                                                  os.path.join(folder, 'tokenizer.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.SimpleTokenizer(os.path.join(folder, 'bpe_simple_vocab_16e6.txt.gz'))
+
+
+def test_real_vocab_matches_open_clip_simple_tokenizer():
+    ref = open_clip_simple_tokenizer()
+    assert 'open_clip' not in sys.modules and 'torchvision' not in sys.modules
+    tok = CLIPTokenizer(find_clip_vocab())
+    rng = random.Random(0)
+    alphabet = 'abcdefghijklmnopqrstuvwxyz ABCXYZ0123456789.,!?\'-&;éüßñçøå日本語😀ﬁ\u0301\t\n'
+    texts = STRINGS + [''.join(rng.choice(alphabet) for _ in range(rng.randint(1, 60)))
+                       for _ in range(300)]
+    assert tok.encode_batch(texts) == [ref.encode(t) for t in texts]
+    long_texts = ['a photo of ' * 40, 'the cat.', '']
+    assert torch.equal(tok(long_texts), ref(long_texts))  # start, end, truncation, padding

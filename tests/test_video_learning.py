@@ -40,6 +40,7 @@ def train_and_validate(config: str, data: str, work_dir: str) -> float:
     return float(runner.message_hub.get_scalar('val/acc/top1').current())
 
 
+@pytest.mark.slow
 def test_tubes_learn_motion_that_frames_cannot(tmp_path, one_thread):
     data = str(tmp_path / 'toy_video')
     make_moving_dataset(data, num_train=256, num_val=64, num_frames=16, size=32, seed=0)

@@ -1,8 +1,17 @@
 #!/usr/bin/env bash
-# Install mammut_det into .venv if needed, then run the linter and the test suite.
-# Extra arguments go to pytest, e.g. `bash tools/run_tests.sh -k detection`.
+# Install mammut_det if needed, then run the linter and the test suite.
+#   bash tools/run_tests.sh [PYTEST_ARGS...]             in .venv (numpy 2), e.g. -k detection
+#   bash tools/run_tests.sh --numpy1 [PYTEST_ARGS...]    in .venv-numpy1 (the same stack with
+#                                                        numpy < 2), e.g. -m "not slow"
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash tools/install.sh
-.venv/bin/ruff check .
-.venv/bin/python -m pytest "$@"
+install=()
+venv=${VENV:-.venv}
+if [ "${1:-}" = --numpy1 ]; then
+  install=(--numpy1)
+  venv=${VENV:-.venv-numpy1}
+  shift
+fi
+VENV=$venv bash tools/install.sh "${install[@]}"
+"$venv/bin/ruff" check .
+"$venv/bin/python" -m pytest "$@"

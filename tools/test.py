@@ -11,41 +11,30 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import os
 import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.evaluator import DumpResults
-from mmengine.registry import HOOKS, RUNNERS
-from mmengine.runner import Runner
+from mmengine.registry import HOOKS
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import mammut_det  # noqa: E402,F401  (registers every module, applies compat)
-from mammut_det import compat  # noqa: E402
 from mammut_det.engine import restore_tokenizers  # noqa: E402
-from mammut_det.engine.cli import load_config  # noqa: E402
+from mammut_det.engine.cli import ToolArgumentParser, build_runner, load_config  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Test (and evaluate) a mammut_det model')
-    parser.add_argument('config', help='test config file path')
+    parser = ToolArgumentParser('Test (and evaluate) a mammut_det model', 'test config file path',
+                                'the dir to save logs and evaluation results')
     parser.add_argument('checkpoint', help="checkpoint file, or 'none' for a config whose "
                         "weights come from its own init_cfg/pretrained keys (zero-shot)")
-    parser.add_argument('--work-dir', help='the dir to save logs and evaluation results')
     parser.add_argument('--out', help='dump the raw predictions to this pickle file (.pkl)')
     parser.add_argument('--show', action='store_true', help='show the predictions in a window')
     parser.add_argument('--show-dir', help='save drawn predictions under WORK_DIR/TIMESTAMP/'
                                            'SHOW_DIR (or SHOW_DIR if absolute)')
     parser.add_argument('--wait-time', type=float, default=2, help='seconds per shown image')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value pairs (xxx=yyy format)')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
         parser.error(f'--out must be a .pkl or .pickle file, got {args.out!r}')
     if args.checkpoint != 'none' and not osp.isfile(args.checkpoint):
@@ -94,8 +83,7 @@ def build_config(args: argparse.Namespace) -> Config:
 def main() -> None:
     args = parse_args()
     cfg = build_config(args)
-    compat.init_cpu_distributed(args.launcher)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    runner = build_runner(cfg, args.launcher)
     if args.out is not None:
         runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
     runner.test()

@@ -6,24 +6,19 @@ The command line is MMDetection's ``tools/train.py``. On a machine without a GPU
 from __future__ import annotations
 
 import argparse
-import os
 import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
+from mmengine.config import Config
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import mammut_det  # noqa: E402,F401  (registers every module, applies compat)
-from mammut_det import compat  # noqa: E402
-from mammut_det.engine.cli import load_config  # noqa: E402
+from mammut_det.engine.cli import ToolArgumentParser, build_runner, load_config  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Train a mammut_det model')
-    parser.add_argument('config', help='train config file path')
-    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser = ToolArgumentParser('Train a mammut_det model', 'train config file path',
+                                'the dir to save logs and models')
     parser.add_argument('--amp', action='store_true',
                         help='enable automatic-mixed-precision training (needs a GPU)')
     parser.add_argument('--auto-scale-lr', action='store_true',
@@ -31,15 +26,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from CKPT, or from the latest checkpoint in the work dir '
                              'when no path is given')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value pairs (xxx=yyy format)')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    return parser.parse_args()
 
 
 def build_config(args: argparse.Namespace) -> Config:
@@ -67,8 +54,7 @@ def build_config(args: argparse.Namespace) -> Config:
 def main() -> None:
     args = parse_args()
     cfg = build_config(args)
-    compat.init_cpu_distributed(args.launcher)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    runner = build_runner(cfg, args.launcher)
     if runner.distributed:
         import torch.distributed as dist
         runner.logger.info(f'distributed training: world size {runner.world_size}, '

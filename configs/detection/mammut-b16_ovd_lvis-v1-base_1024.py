@@ -5,32 +5,18 @@
 #   --cfg-options model.backbone.init_cfg.checkpoint=PATH \
 #                 model.class_embedder.init_cfg.checkpoint=PATH
 # Testing needs only the detector checkpoint.
-_base_ = [
-    '../_base_/models/mammut_b16.py',
-    './_base_/mammut_ovd_rcnn.py',
-    '../_base_/datasets/lvis_v1_ov_detection.py',
-    '../_base_/schedules/ovd_lsj_46k.py',
-]
+_base_ = ['../_base_/models/mammut_b16.py', './_base_/mammut_ovd_lvis_1024.py']
 pretrained = 'checkpoints/mammut-b16_pretrain.pth'
-image_size = (1024, 1024)
 
 model = dict(
-    _delete_=True,
-    type='MaMMUTDetector',
-    vocabulary='lvis_v1',
-    data_preprocessor=dict(
-        type='DetDataPreprocessor', mean=_base_.model.data_preprocessor.mean,
-        std=_base_.model.data_preprocessor.std, bgr_to_rgb=True, pad_size_divisor=32,
-        batch_augments=[dict(type='BatchFixedSizePad', size=image_size)]),
+    _base_.ovd_lvis_detector, _delete_=True,
+    data_preprocessor=dict(_base_.ovd_lvis_detector.data_preprocessor,
+                           mean=_base_.model.data_preprocessor.mean,
+                           std=_base_.model.data_preprocessor.std),
     # pretraining's 14x14 embedding grid -> 14x14 windows; global attention in 4 of 12 blocks
     backbone={**_base_.model.vision, **_base_.ovd_backbone,
               'init_cfg': dict(type='Pretrained', checkpoint=pretrained, prefix='visual.')},
     neck=dict(_base_.ovd_neck, in_channels=_base_.model.vision.width),
-    rpn_head=_base_.ovd_rpn_head,
-    roi_head=_base_.ovd_roi_head,
     class_embedder=dict(_base_.ovd_class_embedder, text=_base_.model.text,
                         tokenizer=_base_.model.tokenizer,
-                        init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='text.')),
-    vlm_score=_base_.ovd_vlm_score,
-    train_cfg=_base_.ovd_train_cfg,
-    test_cfg=_base_.ovd_test_cfg)
+                        init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='text.')))

@@ -3,24 +3,15 @@
 # stride-14 map (73 x 73 at 1024 px), so the pyramid strides are 3.5, 7, 14, 28, 56.
 #   --cfg-options model.backbone.init_cfg.checkpoint=PATH \
 #                 model.class_embedder.init_cfg.checkpoint=PATH
-_base_ = [
-    '../_base_/models/mammut_l14.py',
-    './_base_/mammut_ovd_rcnn.py',
-    '../_base_/datasets/lvis_v1_ov_detection.py',
-    '../_base_/schedules/ovd_lsj_46k.py',
-]
+_base_ = ['../_base_/models/mammut_l14.py', './_base_/mammut_ovd_lvis_1024.py']
 pretrained = 'checkpoints/mammut-l14_pretrain.pth'
-image_size = (1024, 1024)
 strides = [3.5, 7, 14, 28, 56]
 
 model = dict(
-    _delete_=True,
-    type='MaMMUTDetector',
-    vocabulary='lvis_v1',
-    data_preprocessor=dict(
-        type='DetDataPreprocessor', mean=_base_.model.data_preprocessor.mean,
-        std=_base_.model.data_preprocessor.std, bgr_to_rgb=True, pad_size_divisor=32,
-        batch_augments=[dict(type='BatchFixedSizePad', size=image_size)]),
+    _base_.ovd_lvis_detector, _delete_=True,
+    data_preprocessor=dict(_base_.ovd_lvis_detector.data_preprocessor,
+                           mean=_base_.model.data_preprocessor.mean,
+                           std=_base_.model.data_preprocessor.std),
     # pretraining's 16x16 embedding grid -> 16x16 windows; global attention in 4 of 24 blocks
     backbone={**_base_.model.vision, **_base_.ovd_backbone, 'window_size': 16,
               'global_attn_indexes': [5, 11, 17, 23],
@@ -33,9 +24,6 @@ model = dict(
                                           featmap_strides=strides[:4])),
     class_embedder=dict(_base_.ovd_class_embedder, text=_base_.model.text,
                         tokenizer=_base_.model.tokenizer,
-                        init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='text.')),
-    vlm_score=_base_.ovd_vlm_score,
-    train_cfg=_base_.ovd_train_cfg,
-    test_cfg=_base_.ovd_test_cfg)
+                        init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='text.')))
 
 optim_wrapper = dict(paramwise_cfg=dict(layer_decay_rate=0.8))

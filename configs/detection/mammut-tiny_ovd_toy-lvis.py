@@ -16,25 +16,14 @@ classes = ('red_square', 'green_circle', 'blue_triangle', 'yellow_square', 'whit
 metainfo = dict(classes=classes)
 strides = [4, 8, 16, 32]
 
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='RandomResize', scale=image_size, ratio_range=(0.8, 1.25), keep_ratio=True),
-    dict(type='RandomCrop', crop_type='absolute_range', crop_size=image_size,
-         recompute_bbox=True, allow_negative_crop=True),
-    dict(type='FilterAnnotations', min_gt_bbox_wh=(1e-2, 1e-2)),
-    dict(type='Pad', size=image_size, pad_val=dict(img=(114, 114, 114))),
-    dict(type='PackDetInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=image_size, keep_ratio=True),
-    dict(type='Pad', size=image_size, pad_val=dict(img=(114, 114, 114))),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
-]
+# the LVIS pipelines of the dataset base at 128 px, with milder scale jitter than its (0.1, 2.0)
+train_pipeline = [dict(t, scale=image_size, ratio_range=(0.8, 1.25)) if t.type == 'RandomResize'
+                  else dict(t, crop_size=image_size) if t.type == 'RandomCrop'
+                  else dict(t, size=image_size) if t.type == 'Pad' else t
+                  for t in _base_.train_pipeline]
+test_pipeline = [dict(t, scale=image_size) if t.type == 'Resize'
+                 else dict(t, size=image_size) if t.type == 'Pad' else t
+                 for t in _base_.test_pipeline]
 train_dataloader = dict(
     batch_size=2, num_workers=0, persistent_workers=False,
     dataset=dict(dataset=dict(data_root=data_root, metainfo=metainfo, pipeline=train_pipeline,
@@ -47,12 +36,10 @@ val_evaluator = dict(ann_file=data_root + 'annotations/lvis_v1_val.json')
 test_evaluator = val_evaluator
 
 model = dict(
-    _delete_=True,
-    type='MaMMUTDetector',
-    vocabulary=classes,
-    data_preprocessor=dict(
-        type='DetDataPreprocessor', mean=_base_.model.data_preprocessor.mean,
-        std=_base_.model.data_preprocessor.std, bgr_to_rgb=True, pad_size_divisor=32),
+    _base_.ovd_detector, _delete_=True, vocabulary=classes,
+    data_preprocessor=dict(_base_.ovd_detector.data_preprocessor,
+                           mean=_base_.model.data_preprocessor.mean,
+                           std=_base_.model.data_preprocessor.std),
     # a 16x16 grid in 6x6 windows (padded to 18x18) in block 0, global attention in block 1
     backbone={**_base_.model.vision, **_base_.ovd_backbone, 'window_size': 6,
               'global_attn_indexes': [1]},
@@ -71,7 +58,6 @@ model = dict(
     class_embedder=dict(_base_.ovd_class_embedder, text=_base_.model.text,
                         tokenizer={**_base_.model.tokenizer,
                                    'path': data_root + 'tokenizer.json'}),
-    vlm_score=_base_.ovd_vlm_score,
     train_cfg=dict(
         _base_.ovd_train_cfg,
         rpn=dict(_base_.ovd_train_cfg.rpn,

@@ -1,7 +1,8 @@
 # Two-pass MaMMUT pretraining of the tiny preset on the shapes world's image-caption pairs
 # (python tools/run_experiment.py draws the world; the captions name every class, rare ones too).
 # The experiment folder comes from the environment: MAMMUT_EXPERIMENT=work_dirs/experiment.
-_base_ = ['../_base_/models/mammut_tiny.py', '../_base_/pretrain_runtime.py']
+_base_ = ['../_base_/models/mammut_tiny.py', '../_base_/datasets/caption_pairs.py',
+          '../_base_/schedules/pretrain_tiny_adamw.py', '../_base_/pretrain_runtime.py']
 
 experiment = '{{$MAMMUT_EXPERIMENT:work_dirs/experiment}}'
 data_root = experiment + '/world/pretrain/'
@@ -17,31 +18,14 @@ train_pipeline = [
     dict(type='PackCaptionInputs'),
 ]
 test_pipeline = [dict(type='LoadImageFromFile'), dict(type='PackCaptionInputs')]
-train_dataloader = dict(
-    batch_size=64, num_workers=1, persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    collate_fn=dict(type='pseudo_collate'),
-    dataset=dict(type='CaptionDataset', data_root=data_root, ann_file='train.jsonl',
-                 pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=100, num_workers=0, persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='pseudo_collate'),
-    dataset=dict(type='CaptionDataset', data_root=data_root, ann_file='val.jsonl',
-                 pipeline=test_pipeline, test_mode=True))
-val_evaluator = dict(type='RetrievalMetric', topk=(1, 5))
+train_dataloader = dict(num_workers=1, dataset=dict(data_root=data_root, tokenizer=tokenizer,
+                                                    pipeline=train_pipeline))
+val_dataloader = dict(num_workers=0, persistent_workers=False,
+                      dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = val_dataloader
-test_evaluator = val_evaluator
 
 max_iters = 1000
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
-optim_wrapper = dict(optimizer=dict(type='AdamW', lr=2e-3, betas=(0.9, 0.98),
-                                    weight_decay=0.05),
-                     clip_grad=dict(max_norm=1.0),
-                     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0,
-                                        custom_keys={'logit_scale': dict(decay_mult=0.0)}))
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
     dict(type='CosineAnnealingLR', T_max=max_iters - 50, by_epoch=False, begin=50,

@@ -11,11 +11,16 @@ Three formats (picked from the file name by ``ann_format='auto'``):
 Image paths are relative to ``data_prefix['img_path']``, or to the annotation file's folder when
 that is empty. A bad sample (a missing key, an empty caption, a malformed line, a missing image
 file) raises an error naming the annotation file and its line (COCO: the annotation id), or with
-``on_bad_sample='skip'`` is logged as a warning and dropped, with a count at the end. Captions
-longer than a tokenizer's context are kept; the tokenizer truncates them (open_clip's rule, see
-:class:`mammut_det.text.BaseTokenizer`), and a ``tokenizer`` given here warns about each of them.
+``on_bad_sample='skip'`` is logged as a warning and dropped, with a count at the end.
+
+With a ``tokenizer``, captions are tokenised in the data workers (a :class:`TokenizeCaption` step
+runs first in the pipeline; the packed sample carries ``text_tokens``), and captions longer than
+its context are reported with their file and line; the tokenizer truncates them (open_clip's
+rule, see :class:`mammut_det.text.BaseTokenizer`).
+
 For retrieval evaluation, ``group_by_image=True`` gives one sample per image with all its
-captions (COCO Karpathy: 5 per image), so that each image is encoded once.
+captions (COCO Karpathy: 5 per image), so that each image is encoded once; the model tokenises
+such caption lists itself.
 """
 from __future__ import annotations
 
@@ -35,6 +40,7 @@ from mmengine.registry import DATASETS
 
 from ..registry import TOKENIZERS
 from ..text.base import BaseTokenizer
+from .transforms import TokenizeCaption
 
 FORMATS = ('jsonl', 'csv', 'coco')
 
@@ -69,8 +75,8 @@ class CaptionDataset(BaseDataset):
         image_key: the image key (JSON lines) or column (CSV).
         caption_key: the caption key (JSON lines) or column (CSV).
         on_bad_sample: ``'error'`` raises on the first bad sample; ``'skip'`` logs and drops it.
-        tokenizer: a tokenizer (config dict for ``mammut_det.registry.TOKENIZERS`` or instance)
-            used only to warn about captions longer than its ``context_length``.
+        tokenizer: a tokenizer (config dict for ``mammut_det.registry.TOKENIZERS`` or instance):
+            the model's, to tokenise captions in the workers and report over-long ones.
         check_files: whether every image file must exist when the annotations are loaded.
         group_by_image: one sample per ``img_id`` whose ``caption`` is the list of its captions
             in file order (images in order of first appearance); evaluation only
@@ -105,6 +111,8 @@ class CaptionDataset(BaseDataset):
         self.num_skipped = 0
         self.num_too_long = 0
         super().__init__(ann_file=ann_file, **kwargs)
+        if self.tokenizer is not None and not group_by_image:
+            self.pipeline.transforms.insert(0, TokenizeCaption(self.tokenizer))
 
     def _resolve_format(self) -> str:
         if self.ann_format != 'auto':

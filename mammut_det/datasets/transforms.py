@@ -1,5 +1,8 @@
 """Image-caption transforms; loading, flipping and resizing come from mmcv.
 
+:class:`TokenizeCaption` turns the caption into token ids in the data workers, so the training
+process only pads each batch to its longest caption.
+
 mmcv 2.1 has no random resized crop, mmdet 3.3 only fixed-size crops, and mmaction2's
 ``RandomResizedCrop`` crops clips (``imgs``) without resizing, so :class:`RandomResizedCrop`
 below is the Inception-style crop for single images (argument names follow mmpretrain's).
@@ -16,6 +19,9 @@ from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
 from mmengine.registry import TRANSFORMS
 from mmengine.structures import BaseDataElement
+
+from ..registry import TOKENIZERS
+from ..text.base import BaseTokenizer
 
 
 @TRANSFORMS.register_module()
@@ -99,6 +105,30 @@ class RandomResizedCrop(BaseTransform):
 
 
 @TRANSFORMS.register_module()
+class TokenizeCaption(BaseTransform):
+    """Tokenise ``caption`` into ``text_tokens``: a LongTensor [n] of start + ids + end, cut to
+    the tokenizer's context (last id set to end), not padded; the model pads the batch.
+
+    Required keys: ``caption``. Added key: ``text_tokens``.
+
+    Args:
+        tokenizer: a tokenizer config for ``mammut_det.registry.TOKENIZERS`` or an instance; the
+            same one the model uses.
+    """
+
+    def __init__(self, tokenizer: dict | BaseTokenizer) -> None:
+        self.tokenizer = TOKENIZERS.build(tokenizer) if isinstance(tokenizer, dict) else tokenizer
+
+    def transform(self, results: dict) -> dict:
+        ids = self.tokenizer.token_ids([results['caption']])[0]
+        results['text_tokens'] = torch.tensor(ids, dtype=torch.long)
+        return results
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(tokenizer={type(self.tokenizer).__name__})'
+
+
+@TRANSFORMS.register_module()
 class PackCaptionInputs(BaseTransform):
     """Pack an image-caption sample for :class:`mammut_det.models.MaMMUT`.
 
@@ -106,7 +136,8 @@ class PackCaptionInputs(BaseTransform):
     order (BGR from ``LoadImageFromFile``; the model's ``ImgDataPreprocessor`` converts and
     normalises), and ``data_samples``, a :class:`BaseDataElement` whose metainfo holds the
     ``meta_keys`` present in the results (``caption`` among them when the sample has one) and,
-    for a labelled image, the data field ``gt_label`` (a long tensor [1]).
+    for a labelled image, the data field ``gt_label`` (a long tensor [1]), and for a tokenised
+    caption the data field ``text_tokens`` (:class:`TokenizeCaption`).
     """
 
     def __init__(self, meta_keys: Sequence[str] = ('caption', 'img_path', 'img_id', 'ori_shape',
@@ -122,6 +153,8 @@ class PackCaptionInputs(BaseTransform):
         sample = BaseDataElement(metainfo=meta)
         if 'gt_label' in results:
             sample.gt_label = torch.as_tensor(results['gt_label'], dtype=torch.long).view(1)
+        if 'text_tokens' in results:
+            sample.text_tokens = results['text_tokens']
         return dict(inputs=inputs, data_samples=sample)
 
     def __repr__(self) -> str:

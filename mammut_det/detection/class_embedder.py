@@ -196,16 +196,16 @@ def embed_class_names(text: nn.Module, tokenizer, class_names: Sequence[str],
     prompts = [t.format(prompt_name(n)) for n in class_names for t in templates]
     device = text.token_embedding.weight.device
     tokens = tokenizer(prompts)
-    trim = text.pool == 'masked_mean'
-    lengths = (tokens != text.pad_id).sum(dim=1)
+    valid = tokenizer.real_mask(tokens)
+    trim = not text.fixed_length
+    lengths = valid.sum(dim=1)
     order = torch.argsort(lengths, stable=True) if trim else torch.arange(len(prompts))
     feats = torch.empty(len(prompts), text.embed_dim)
     for start in range(0, len(prompts), batch_size):
         idx = order[start:start + batch_size]
-        batch = tokens[idx]
-        if trim:
-            batch = batch[:, :max(int(lengths[idx].max()), 1)]
-        feats[idx] = F.normalize(text.encode(batch.to(device)).float(), dim=-1).cpu()
+        width = int(lengths[idx].max()) if trim else tokens.shape[1]
+        batch, mask = tokens[idx, :width].to(device), valid[idx, :width].to(device)
+        feats[idx] = F.normalize(text.encode(batch, mask).float(), dim=-1).cpu()
     per_prompt = feats.view(len(class_names), len(templates), -1)
     return F.normalize(per_prompt.mean(dim=1), dim=-1).to(device)
 

@@ -1,13 +1,43 @@
-"""What ``tools/train.py`` and ``tools/test.py`` share: loading a config with MMDetection's
-command-line overrides, and distributed settings that work without a GPU."""
+"""What ``tools/train.py`` and ``tools/test.py`` share: MMDetection's common command-line
+arguments, loading a config with their overrides, and distributed settings that work without a
+GPU."""
 from __future__ import annotations
 
+import argparse
+import os
 import os.path as osp
+from collections.abc import Sequence
 
 import torch
-from mmengine.config import Config, ConfigDict
+from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
 
 from .. import compat
+
+
+class ToolArgumentParser(argparse.ArgumentParser):
+    """An argument parser with the arguments MMDetection's ``tools/train.py`` and
+    ``tools/test.py`` share: ``config``, ``--work-dir``, ``--cfg-options``, ``--launcher`` and
+    ``--local_rank``/``--local-rank``. Parsing sets ``LOCAL_RANK`` in the environment from
+    ``--local-rank`` unless a launcher already set it. Add the tool's own arguments after
+    constructing it (positional ones follow ``config``)."""
+
+    def __init__(self, description: str, config_help: str, work_dir_help: str) -> None:
+        super().__init__(description=description)
+        self.add_argument('config', help=config_help)
+        self.add_argument('--work-dir', help=work_dir_help)
+        self.add_argument('--cfg-options', nargs='+', action=DictAction,
+                          help='override config settings, key=value pairs (xxx=yyy format)')
+        self.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                          default='none', help='job launcher')
+        self.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+    def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                   namespace: argparse.Namespace | None = None) -> argparse.Namespace:
+        parsed = super().parse_args(args, namespace)
+        os.environ.setdefault('LOCAL_RANK', str(parsed.local_rank))
+        return parsed
 
 
 def load_config(path: str, cfg_options: dict | None, work_dir: str | None,
@@ -27,3 +57,10 @@ def load_config(path: str, cfg_options: dict | None, work_dir: str | None,
         cfg.setdefault('env_cfg', ConfigDict()).setdefault('dist_cfg', {})['backend'] = 'gloo'
         cfg.model_wrapper_cfg = dict(compat.CPU_DDP_WRAPPER)
     return cfg
+
+
+def build_runner(cfg: Config, launcher: str) -> Runner:
+    """The config's runner (``runner_type`` or MMEngine's ``Runner``), after starting gloo for
+    ``--launcher pytorch`` on a machine without a GPU."""
+    compat.init_cpu_distributed(launcher)
+    return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
+import torch
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
@@ -26,6 +27,11 @@ class TwoPassScheduleHook(Hook):
       generative=1.)]``; a weight of 0 skips that pass;
     - the cropped positional embedding: switched on from ``cpe_begin`` onwards (an iteration, or
       a fraction of ``max_iters`` if a float in (0, 1]); ``None`` leaves the encoder's setting.
+      Its crops come from a generator seeded by (seed, process rank, iteration): every process
+      draws its own crops, and a resumed run draws the same ones again.
+
+    After every iteration it clamps the learned temperature in place (``clamp_logit_scale``), as
+    open_clip does after each optimizer step.
 
     The per-pass losses (``loss_contrastive``, ``loss_caption``) are in the model's loss dict and
     so in the log; the hook adds ``w_contrastive``, ``w_generative``, ``generative_first`` and
@@ -73,6 +79,11 @@ class TwoPassScheduleHook(Hook):
         rng = random.Random(f'{self.seed}-{iteration}')
         return tuple(rng.sample(PASSES, k=len(PASSES)))
 
+    def cpe_generator(self, iteration: int, rank: int) -> torch.Generator:
+        """The generator of the CPE crops of process ``rank`` at ``iteration``."""
+        seed = random.Random(f'cpe-{self.seed}-{rank}-{iteration}').getrandbits(63)
+        return torch.Generator().manual_seed(seed)
+
     def _cpe_on(self, iteration: int, max_iters: int) -> bool | None:
         if self.cpe_begin is None:
             return None
@@ -101,8 +112,12 @@ class TwoPassScheduleHook(Hook):
         cpe = self._cpe_on(it, runner.max_iters)
         if cpe is not None:
             model.visual.use_cpe = cpe
+        model.visual.cpe_generator = self.cpe_generator(it, runner.rank)
         hub = runner.message_hub
         hub.update_scalar('train/w_contrastive', weights['contrastive'])
         hub.update_scalar('train/w_generative', weights['generative'])
         hub.update_scalar('train/generative_first', float(order[0] == 'generative'))
         hub.update_scalar('train/cpe', float(bool(model.visual.use_cpe)))
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        self._unwrap(runner).clamp_logit_scale()

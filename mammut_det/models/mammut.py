@@ -12,7 +12,8 @@ from mmengine.structures import BaseDataElement
 from torch import Tensor, nn
 
 from ..registry import TOKENIZERS
-from .losses import caption_loss, focal_contrastive_loss, infonce_loss
+from .distributed import all_reduce_sum, gather_with_grad, with_value, world_info
+from .losses import caption_loss_sum, focal_contrastive_loss, infonce_loss
 
 PASSES = ('contrastive', 'generative')
 
@@ -24,25 +25,42 @@ class MaMMUT(BaseModel):
     ``loss`` runs the image encoder once, then the decoder's contrastive pass (no image, no causal
     mask) and generative pass (causal, cross-attention to the image tokens), in the order and with
     the weights set by :meth:`set_pass_schedule` (the ``TwoPassScheduleHook`` does it each
-    iteration). A pass whose weight is 0 is not run. ``predict`` gives L2-normalised image and text
-    embeddings and, if ``test_cfg.generate_captions``, greedy captions.
+    iteration). A pass whose weight is 0 is not run.
+
+    The batch is the global batch. On N processes the contrastive loss is over all N*B pairs:
+    features are all-gathered with gradient (open_clip's ``gather_with_grad``) and either the full
+    matrix is built on every process or, with ``local_loss``, each process's rows against every
+    column (open_clip's ``local_loss``); the caption loss is the mean over the real tokens of the
+    global batch. Both are written so that the gradients, after the wrapper averages them over the
+    processes, and the logged values equal one process's over the concatenated batch.
+
+    Captions arrive as token ids in the data samples (``text_tokens``, made in the data workers by
+    the ``TokenizeCaption`` transform) or as strings (``caption``, tokenised here); each batch is
+    padded to its longest caption (to ``context_length`` for ``mean_all`` pooling). Real positions
+    are those up to the end token, whatever the pad id.
+
+    ``predict`` gives L2-normalised image and text embeddings and, if
+    ``test_cfg.generate_captions``, greedy captions.
 
     Args:
         vision: config of the image encoder (``MaMMUTViT``).
         text: config of the text decoder (``TextDecoder``).
         tokenizer: config of a tokenizer from ``mammut_det.registry.TOKENIZERS``.
         contrastive_loss: ``'focal'`` (default, RO-ViT sigmoid focal) or ``'infonce'``.
-        focal_alpha, focal_gamma: focal loss weights.
+        focal_alpha, focal_gamma: focal loss weights (RO-ViT's defaults 0.5 and 1.0).
+        local_loss: on N processes, each builds only its rows of the logit matrix.
         init_temperature: initial temperature; ``logit_scale`` = log(1 / temperature), learnable.
-        max_logit_scale: clamp of exp(logit_scale).
+        max_logit_scale: exp(logit_scale) is clamped to [1, max_logit_scale] in place after each
+            optimizer step (:meth:`clamp_logit_scale`, called by the hook), as open_clip does.
         test_cfg: ``generate_captions`` (bool), ``max_new_tokens`` (int).
     """
 
     def __init__(self, vision: dict, text: dict, tokenizer: dict,
                  contrastive_loss: str = 'focal', focal_alpha: float = 0.5,
-                 focal_gamma: float = 1.0, init_temperature: float = 0.07,
-                 max_logit_scale: float = 100.0, data_preprocessor: dict | None = None,
-                 test_cfg: dict | None = None, init_cfg: dict | None = None) -> None:
+                 focal_gamma: float = 1.0, local_loss: bool = False,
+                 init_temperature: float = 0.07, max_logit_scale: float = 100.0,
+                 data_preprocessor: dict | None = None, test_cfg: dict | None = None,
+                 init_cfg: dict | None = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if contrastive_loss not in ('focal', 'infonce'):
             raise ValueError(f"contrastive_loss must be 'focal' or 'infonce', got "
@@ -59,12 +77,16 @@ class MaMMUT(BaseModel):
         if self.tokenizer.context_length != self.text.context_length:
             raise ValueError(f'tokenizer context_length {self.tokenizer.context_length} != '
                              f'decoder context_length {self.text.context_length}')
+        if self.tokenizer.pad_id != self.text.pad_id:
+            raise ValueError(f'tokenizer pad id {self.tokenizer.pad_id} != decoder pad_id '
+                             f'{self.text.pad_id}')
         self.map_image_tokens = nn.Linear(self.visual.width, self.text.width, bias=False)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / init_temperature)))
         self.max_logit_scale = max_logit_scale
         self.contrastive_loss = contrastive_loss
         self.focal_alpha = focal_alpha
         self.focal_gamma = focal_gamma
+        self.local_loss = local_loss
         self.test_cfg = {'generate_captions': False, 'max_new_tokens': None, **(test_cfg or {})}
         self.pass_order: tuple[str, ...] | None = None
         self.loss_weights: dict[str, float] = {}
@@ -77,13 +99,34 @@ class MaMMUT(BaseModel):
         missing = set(PASSES) - set(weights)
         if missing:
             raise KeyError(f'loss weights miss {sorted(missing)}')
+        if not any(weights[k] for k in PASSES):
+            raise ValueError(f'at least one pass needs a non-zero weight, got {weights}')
         self.pass_order = tuple(order)
         self.loss_weights = {k: float(weights[k]) for k in PASSES}
 
+    @torch.no_grad()
+    def clamp_logit_scale(self) -> None:
+        """Clamp ``logit_scale`` in place to [0, log(max_logit_scale)] (open_clip, after each
+        optimizer step), so the forward pass uses it as it is and its gradient never vanishes."""
+        self.logit_scale.clamp_(0, math.log(self.max_logit_scale))
+
     # -- encoders ---------------------------------------------------------------------------
     def tokenize(self, texts: str | Sequence[str]) -> Tensor:
-        """Strings -> token ids [B, context_length] on the model's device."""
-        return self.tokenizer(texts).to(self.logit_scale.device)
+        """Strings -> token ids [B, L] on the model's device, padded to the longest text
+        (to ``context_length`` for ``mean_all`` pooling)."""
+        return self.pad_tokens(self.tokenizer.token_ids(texts))
+
+    def pad_tokens(self, rows: Sequence[Sequence[int] | Tensor]) -> Tensor:
+        """Id rows (start ... end) -> [B, L] on the model's device, padded as :meth:`tokenize`."""
+        length = self.text.context_length if self.text.fixed_length else None
+        return self.tokenizer.pad(rows, length).to(self.logit_scale.device)
+
+    def batch_tokens(self, data_samples: Sequence[BaseDataElement]) -> Tensor:
+        """The captions of a batch as padded ids [B, L]: the samples' ``text_tokens`` when every
+        sample has them (tokenised in the data workers), else their ``caption`` strings."""
+        if all('text_tokens' in s for s in data_samples):
+            return self.pad_tokens([s.text_tokens for s in data_samples])
+        return self.tokenize([s.caption for s in data_samples])
 
     def encode_image(self, images: Tensor, normalize: bool = True) -> Tensor:
         """``images`` [B, 3, H, W] (preprocessed) -> image embeddings [B, D]."""
@@ -93,7 +136,7 @@ class MaMMUT(BaseModel):
     def encode_text(self, texts: Tensor | str | Sequence[str], normalize: bool = True) -> Tensor:
         """Token ids [B, L] or strings -> contrastive text embeddings [B, D] (never sees images)."""
         tokens = texts if isinstance(texts, Tensor) else self.tokenize(texts)
-        feat = self.text.encode(tokens)
+        feat = self.text.encode(tokens, self.tokenizer.real_mask(tokens))
         return F.normalize(feat, dim=-1) if normalize else feat
 
     def image_kv(self, image_tokens: Tensor) -> Tensor:
@@ -102,39 +145,81 @@ class MaMMUT(BaseModel):
 
     def contrastive_logits(self, image_emb: Tensor, text_emb: Tensor) -> Tensor:
         """Scaled cosine similarities [B_img, B_txt] of normalised embeddings."""
-        scale = self.logit_scale.exp().clamp(max=self.max_logit_scale)
-        return scale * image_emb @ text_emb.t()
+        return self.logit_scale.exp() * image_emb @ text_emb.t()
 
     # -- losses -----------------------------------------------------------------------------
-    def _contrastive_loss(self, image_feat: Tensor, tokens: Tensor) -> Tensor:
-        logits = self.contrastive_logits(F.normalize(image_feat, dim=-1),
-                                         self.encode_text(tokens))
+    def _contrastive(self, *logits: Tensor, offset: int = 0) -> Tensor:
         if self.contrastive_loss == 'focal':
-            return focal_contrastive_loss(logits, self.focal_alpha, self.focal_gamma)
-        return infonce_loss(logits)
+            return focal_contrastive_loss(*logits, alpha=self.focal_alpha,
+                                          gamma=self.focal_gamma, offset=offset)
+        return infonce_loss(*logits, offset=offset)
+
+    def _contrastive_loss(self, image_feat: Tensor, tokens: Tensor) -> Tensor:
+        image_emb = F.normalize(image_feat, dim=-1)
+        text_emb = self.encode_text(tokens)
+        rank, world = world_info()
+        if world == 1:
+            return self._contrastive(self.contrastive_logits(image_emb, text_emb))
+        all_image, all_text = gather_with_grad(image_emb), gather_with_grad(text_emb)
+        if not self.local_loss:
+            # every process builds the same full matrix; all_gather's backward sums the N equal
+            # gradients of a process's features and the wrapper's average divides them by N
+            return self._contrastive(self.contrastive_logits(all_image, all_text))
+        # this process's rows against all columns: the mean over processes of these losses is
+        # the full one, as is the wrapper's average of their gradients; log the mean
+        local = self._contrastive(self.contrastive_logits(image_emb, all_text),
+                                  self.contrastive_logits(text_emb, all_image),
+                                  offset=rank * image_emb.shape[0])
+        return with_value(local, all_reduce_sum(local) / world)
 
     def _caption_loss(self, image_tokens: Tensor, tokens: Tensor) -> Tensor:
-        logits = self.text.generate_logits(tokens[:, :-1], self.image_kv(image_tokens))
-        return caption_loss(logits, tokens, self.text.pad_id)
+        """Mean next-token cross-entropy over the real target tokens of the global batch."""
+        hidden = self.text.forward_generative(tokens[:, :-1], self.image_kv(image_tokens))
+        target_mask = self.tokenizer.real_mask(tokens)[:, 1:]
+        local_sum = caption_loss_sum(self.text.lm_head(hidden[target_mask]),
+                                     tokens[:, 1:][target_mask])
+        _, world = world_info()
+        total = all_reduce_sum(target_mask.sum().to(local_sum.dtype)).clamp(min=1)
+        # the wrapper averages gradients over the processes, so each scales its sum by N
+        return with_value(local_sum * world / total, all_reduce_sum(local_sum) / total)
+
+    def _pass_only_parameters(self, name: str) -> list[nn.Parameter]:
+        """Parameters that only pass ``name`` uses."""
+        if name == 'generative':
+            modules = [self.map_image_tokens, self.text.cross_attn, self.text.lm_head]
+            params = []
+        else:
+            modules = [self.visual.ln_post, self.text.text_proj]
+            params = [self.visual.proj, self.logit_scale]
+        return params + [p for m in modules if m is not None for p in m.parameters()]
 
     def loss(self, inputs: Tensor, data_samples: list[BaseDataElement]) -> dict[str, Tensor]:
         """Both passes over one image-encoder run. Returns ``loss_contrastive``, ``loss_caption``
-        (each already weighted; absent when its weight is 0) and ``temperature`` for the log."""
+        (each already weighted; absent when its weight is 0) and ``temperature`` for the log.
+
+        A skipped pass adds 0 times its own parameters to the other loss: they get a zero
+        gradient rather than none, so DDP (which expects a gradient for every parameter) runs,
+        and one process and N processes update them alike."""
         if self.pass_order is None:
             raise RuntimeError(
                 'MaMMUT has no pass schedule: add dict(type="TwoPassScheduleHook") to the '
                 'config\'s custom_hooks (or call model.set_pass_schedule before loss()).')
-        tokens = self.tokenize([s.caption for s in data_samples])
+        tokens = self.batch_tokens(data_samples)
         image_feat, image_tokens = self.visual(inputs)
         losses: dict[str, Tensor] = {}
+        skipped = []
         for name in self.pass_order:
             weight = self.loss_weights[name]
             if weight == 0:
-                continue
-            if name == 'contrastive':
+                skipped.append(name)
+            elif name == 'contrastive':
                 losses['loss_contrastive'] = weight * self._contrastive_loss(image_feat, tokens)
             else:
                 losses['loss_caption'] = weight * self._caption_loss(image_tokens, tokens)
+        for name in skipped:
+            key = next(iter(losses))
+            losses[key] = losses[key] + 0.0 * sum(
+                p.sum() for p in self._pass_only_parameters(name))
         losses['temperature'] = 1.0 / self.logit_scale.detach().exp()
         return losses
 
@@ -167,13 +252,16 @@ class MaMMUT(BaseModel):
         if data_samples is None:
             data_samples = [BaseDataElement() for _ in range(inputs.shape[0])]
         image_emb = self.encode_image(inputs)
-        captions = [s.get('caption') for s in data_samples]
         text_emb = None
-        if all(c is not None for c in captions):
-            groups = [[c] if isinstance(c, str) else list(c) for c in captions]
+        if any(isinstance(s.get('caption'), (list, tuple)) for s in data_samples):
+            # a list of captions per image (CaptionDataset(group_by_image=True)): [n_i, D] each
+            groups = [[s.caption] if isinstance(s.caption, str) else list(s.caption)
+                      for s in data_samples]
             flat = self.encode_text([c for g in groups for c in g])
-            text_emb = [e[0] if isinstance(c, str) else e
-                        for c, e in zip(captions, flat.split([len(g) for g in groups]))]
+            text_emb = [e[0] if isinstance(s.caption, str) else e
+                        for s, e in zip(data_samples, flat.split([len(g) for g in groups]))]
+        elif all('text_tokens' in s or 'caption' in s for s in data_samples):
+            text_emb = self.encode_text(self.batch_tokens(data_samples))
         generated = (self.generate(inputs, self.test_cfg['max_new_tokens'])
                      if self.test_cfg['generate_captions'] else None)
         for i, sample in enumerate(data_samples):
@@ -194,5 +282,5 @@ class MaMMUT(BaseModel):
             image_emb = self.encode_image(inputs)
             if data_samples is None:
                 return image_emb
-            return image_emb, self.encode_text([s.caption for s in data_samples])
+            return image_emb, self.encode_text(self.batch_tokens(data_samples))
         raise RuntimeError(f'invalid mode {mode!r}; use loss, predict or tensor')

@@ -20,21 +20,28 @@ def resample_grid(pos: Tensor, src: tuple[int, int], dst: tuple[int, int]) -> Te
 
 def sample_crop_boxes(batch: int, scale: tuple[float, float], ratio: tuple[float, float],
                       generator: torch.Generator | None = None,
-                      device: torch.device | str = 'cpu') -> Tensor:
-    """Random resized-crop boxes in normalised coordinates, ``[B, 4]`` as (x0, y0, x1, y1).
+                      max_attempts: int = 10) -> Tensor:
+    """Random resized-crop boxes on the unit square, ``[B, 4]`` as (x0, y0, x1, y1), on the CPU.
 
-    Area fraction is uniform in ``scale`` and the aspect ratio (w/h) log-uniform in ``ratio``, as in
-    torchvision's RandomResizedCrop; sides are clipped to the unit square.
+    torchvision's ``RandomResizedCrop`` rule (RO-ViT's CPE crops with it): the area fraction is
+    uniform in ``scale`` and the aspect ratio (w/h) log-uniform in ``ratio``; a draw whose width
+    or height exceeds the square is drawn again, up to ``max_attempts`` times, after which the
+    whole square is taken (torchvision's fallback for a ratio range that contains 1; with the
+    default ranges it happens with probability ~1e-5). The position is uniform.
     """
-    u = torch.rand(batch, 4, generator=generator, device=device)
-    area = scale[0] + (scale[1] - scale[0]) * u[:, 0]
-    log_r = math.log(ratio[0]) + (math.log(ratio[1]) - math.log(ratio[0])) * u[:, 1]
+    u = torch.rand(batch, max_attempts, 2, generator=generator, dtype=torch.float64)
+    area = scale[0] + (scale[1] - scale[0]) * u[..., 0]
+    log_r = math.log(ratio[0]) + (math.log(ratio[1]) - math.log(ratio[0])) * u[..., 1]
     aspect = torch.exp(log_r)
-    w = torch.sqrt(area * aspect).clamp(max=1.0)
-    h = torch.sqrt(area / aspect).clamp(max=1.0)
-    x0 = (1.0 - w) * u[:, 2]
-    y0 = (1.0 - h) * u[:, 3]
-    return torch.stack([x0, y0, x0 + w, y0 + h], dim=1)
+    w, h = torch.sqrt(area * aspect), torch.sqrt(area / aspect)
+    fits = (w <= 1) & (h <= 1)
+    first = fits.int().argmax(dim=1, keepdim=True)
+    found = fits.any(dim=1)
+    w = torch.where(found, w.gather(1, first)[:, 0], torch.ones(batch, dtype=w.dtype))
+    h = torch.where(found, h.gather(1, first)[:, 0], torch.ones(batch, dtype=h.dtype))
+    corner = torch.rand(batch, 2, generator=generator, dtype=torch.float64)
+    x0, y0 = (1 - w) * corner[:, 0], (1 - h) * corner[:, 1]
+    return torch.stack([x0, y0, x0 + w, y0 + h], dim=1).float()
 
 
 def cropped_pos_embed(pos: Tensor, grid: tuple[int, int], full_grid: tuple[int, int],

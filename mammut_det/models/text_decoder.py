@@ -20,13 +20,18 @@ class TextDecoder(BaseModule):
     the image; pooled over the sequence, then projected. Generative pass (:meth:`generate_logits`):
     causal, cross-attention on, LM head over the vocabulary.
 
+    Which positions are real is given by the caller as a mask (``valid`` [B, L], True up to and
+    including the end token; :func:`mammut_det.text.real_token_mask`), never read from the pad id:
+    CLIP's pad id 0 is also the token "!".
+
     Args:
         vocab_size, context_length, width, depth, num_heads, mlp_ratio: shape.
         embed_dim: contrastive feature size (``text_proj`` maps width to it).
         cross_attn_every: k, a cross-attention block after layers 0, k, 2k, ...
-        pad_id: padding token id.
+        pad_id: the id padding is filled with (the tokenizer's must match).
         pool: ``'masked_mean'`` (mean over real tokens, padding masked out of attention too) or
-            ``'mean_all'`` (openMaMMUT: mean over every position, pads attend and are attended).
+            ``'mean_all'`` (openMaMMUT: mean over every one of the ``context_length`` positions,
+            pads attend and are attended; inputs must be padded to ``context_length``).
         text_proj: learn a contrastive projection (``False`` in openMaMMUT: width == embed_dim).
         ln_eps: LayerNorm epsilon.
     """
@@ -62,27 +67,42 @@ class TextDecoder(BaseModule):
         self.lm_head = nn.Linear(width, vocab_size, bias=False)
         nn.init.normal_(self.token_embedding.weight, std=0.02)
 
+    @property
+    def fixed_length(self) -> bool:
+        """Whether inputs must be padded to ``context_length`` (``mean_all`` pooling)."""
+        return self.pool == 'mean_all'
+
     def _embed(self, tokens: Tensor) -> Tensor:
         if tokens.shape[1] > self.context_length:
             raise ValueError(f'{tokens.shape[1]} tokens exceed the context length '
                              f'{self.context_length}')
         return self.token_embedding(tokens) + self.positional_embedding[:tokens.shape[1]]
 
-    def encode(self, tokens: Tensor) -> Tensor:
-        """Contrastive pass: ``tokens`` [B, L] -> sequence feature [B, embed_dim] (unnormalised)."""
+    def forward_contrastive(self, tokens: Tensor, valid: Tensor | None = None) -> Tensor:
+        """Contrastive pass hidden states: ``tokens`` [B, L], ``valid`` [B, L] bool -> [B, L,
+        width] after ``ln_final``. Bidirectional (no causal mask), no cross-attention; with
+        ``masked_mean`` pooling the positions outside ``valid`` are masked out as keys."""
+        if self.fixed_length and tokens.shape[1] != self.context_length:
+            raise ValueError(f'mean_all pooling needs tokens padded to {self.context_length} '
+                             f'positions, got {tokens.shape[1]}')
         x = self._embed(tokens)
-        if self.pool == 'masked_mean':
-            keep = tokens != self.pad_id
-            attn_mask = keep[:, None, None, :]
-        else:
-            keep, attn_mask = None, None
+        attn_mask = None
+        if not self.fixed_length:
+            if valid is None:
+                raise ValueError('masked_mean pooling needs the mask of real tokens (valid)')
+            attn_mask = valid[:, None, None, :]
         for blk in self.resblocks:
             x = blk(x, attn_mask=attn_mask)
-        x = self.ln_final(x)
-        if keep is None:
+        return self.ln_final(x)
+
+    def encode(self, tokens: Tensor, valid: Tensor | None = None) -> Tensor:
+        """Contrastive pass: ``tokens`` [B, L] -> sequence feature [B, embed_dim] (unnormalised),
+        the mean over the ``valid`` positions (``masked_mean``) or over all (``mean_all``)."""
+        x = self.forward_contrastive(tokens, valid)
+        if self.fixed_length:
             feat = x.mean(dim=1)
         else:
-            w = keep.to(x.dtype).unsqueeze(-1)
+            w = valid.to(x.dtype).unsqueeze(-1)
             feat = (x * w).sum(dim=1) / w.sum(dim=1).clamp(min=1.0)
         return feat if self.text_proj is None else self.text_proj(feat)
 

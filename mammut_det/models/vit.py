@@ -30,7 +30,8 @@ class MaMMUTViT(BaseModule):
         cpe: cropped positional embedding settings: ``full_size`` (the detection resolution the
             embedding is upsampled to), ``scale`` (crop area range), ``ratio`` (aspect range).
             It is applied only when ``use_cpe`` is set (by the pass-schedule hook or the config)
-            and the module is in training mode.
+            and the module is in training mode. Crops are drawn from ``cpe_generator``, which
+            the pass-schedule hook seeds per process and iteration (else torch's global RNG).
     """
 
     def __init__(self, img_size: int = 224, patch_size: int = 16, width: int = 768,
@@ -84,7 +85,7 @@ class MaMMUTViT(BaseModule):
         """Add the positional embedding (cropped if CPE is active) and the CLS token if any."""
         if self.use_cpe and self.training:
             boxes = sample_crop_boxes(x.shape[0], self.cpe_scale, self.cpe_ratio,
-                                      self.cpe_generator, device=x.device)
+                                      self.cpe_generator).to(x.device)
             pos = self.positional_embedding[self.num_prefix_tokens:]
             x = x + cropped_pos_embed(pos, self.grid, self.cpe_grid, boxes).to(x.dtype)
         else:

@@ -1,4 +1,9 @@
-"""The tokenizer interface the models use: strings -> fixed-length id tensors and back."""
+"""The tokenizer interface the models use: strings -> id tensors and back, and the real-token mask.
+
+Padding is not a token of its own in every vocabulary: CLIP pads with id 0, which is also the token
+of "!". So which positions are real is decided by the end token, never by the pad id: a position is
+real up to and including the first end token (:func:`real_token_mask`).
+"""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -6,6 +11,17 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor
+
+
+def real_token_mask(tokens: Tensor, eot_id: int) -> Tensor:
+    """Bool [B, L]: True from the start up to and including each row's first ``eot_id``.
+
+    A row without an end token (cut by a caller) is real everywhere."""
+    is_end = tokens == eot_id
+    has_end = is_end.any(dim=1, keepdim=True)
+    first_end = is_end.int().argmax(dim=1, keepdim=True)
+    pos = torch.arange(tokens.shape[1], device=tokens.device)[None]
+    return (pos <= first_end) | ~has_end
 
 
 class BaseTokenizer(ABC):
@@ -33,16 +49,35 @@ class BaseTokenizer(ABC):
     def decode(self, ids: Sequence[int]) -> str:
         """Ids -> text; start, end and pad tokens are dropped, decoding stops at the end token."""
 
-    def __call__(self, texts: str | Sequence[str]) -> Tensor:
-        """``texts`` -> LongTensor [B, context_length]."""
+    def token_ids(self, texts: str | Sequence[str]) -> list[list[int]]:
+        """Start + ids + end of each text, unpadded, cut to ``context_length`` (last id: end)."""
         if isinstance(texts, str):
             texts = [texts]
         rows = []
         for ids in self.encode_batch(list(texts)):
             seq = [self.sot_id, *ids, self.eot_id][:self.context_length]
             seq[-1] = self.eot_id
-            rows.append(seq + [self.pad_id] * (self.context_length - len(seq)))
-        return torch.tensor(rows, dtype=torch.long).view(len(rows), self.context_length)
+            rows.append(seq)
+        return rows
+
+    def pad(self, rows: Sequence[Sequence[int] | Tensor], length: int | None = None) -> Tensor:
+        """Right-pad id rows with ``pad_id`` to ``length`` (default: the longest row) -> [B, L]."""
+        width = max((len(r) for r in rows), default=0) if length is None else length
+        out = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        for i, row in enumerate(rows):
+            row = torch.as_tensor(row, dtype=torch.long)
+            if row.numel() > width:
+                raise ValueError(f'a row of {row.numel()} ids does not fit in {width} positions')
+            out[i, :row.numel()] = row
+        return out
+
+    def __call__(self, texts: str | Sequence[str]) -> Tensor:
+        """``texts`` -> LongTensor [B, context_length]."""
+        return self.pad(self.token_ids(texts), self.context_length)
+
+    def real_mask(self, tokens: Tensor) -> Tensor:
+        """Bool [B, L] of the real positions of ``tokens`` (see :func:`real_token_mask`)."""
+        return real_token_mask(tokens, self.eot_id)
 
     def to_meta(self) -> dict:
         """What rebuilds this tokenizer without its config's file, as plain data for a

@@ -33,16 +33,9 @@ val_pipeline = [
     dict(type='PackActionInputs'),
 ]
 # 4 clips x 3 crops per video; the head averages the 12 views' probabilities.
-test_pipeline = [
-    dict(type='DecordInit'),
-    dict(type='SampleFrames', clip_len=32, frame_interval=2, num_clips=4, test_mode=True,
-         out_of_bound_opt='loop'),
-    dict(type='DecordDecode'),
-    dict(type='Resize', scale=(-1, 224)),
-    dict(type='ThreeCrop', crop_size=224),
-    dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs'),
-]
+test_pipeline = [dict(t, num_clips=4) if t['type'] == 'SampleFrames'
+                 else dict(type='ThreeCrop', crop_size=224) if t['type'] == 'CenterCrop' else t
+                 for t in val_pipeline]
 train_dataloader = dict(
     batch_size=8, num_workers=8, persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
@@ -55,12 +48,9 @@ val_dataloader = dict(
     dataset=dict(type=dataset_type, ann_file=ann_file_val,
                  data_prefix=dict(video=data_root_val), num_classes=num_classes,
                  pipeline=val_pipeline, test_mode=True))
-test_dataloader = dict(
-    batch_size=1, num_workers=8, persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, ann_file=ann_file_test,
-                 data_prefix=dict(video=data_root_val), num_classes=num_classes,
-                 pipeline=test_pipeline, test_mode=True))
+test_dataloader = dict(val_dataloader, batch_size=1,
+                       dataset=dict(val_dataloader['dataset'], ann_file=ann_file_test,
+                                    pipeline=test_pipeline))
 # top-k and mean class accuracy over the videos that could be read; the unreadable ones are
 # skipped, counted and named beside them (acc/videos_skipped, acc/skipped_videos)
 val_evaluator = dict(type='ReadableVideosMetric', metric=dict(type='AccMetric'))

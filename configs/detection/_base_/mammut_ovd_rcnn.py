@@ -1,6 +1,6 @@
 # Pieces of the MaMMUT open-vocabulary detector (ViTDet-style Faster R-CNN, text classifier) and the
 # runtime. A preset combines them with a model base (configs/_base_/models/mammut_*.py) for the
-# backbone and text shapes, a dataset and a schedule; see mammut-b16_ovd_lvis-v1-base_1024.py.
+# backbone and text shapes, a dataset and a schedule; see mammut_ovd_lvis_1024.py.
 default_scope = 'mmdet'
 custom_imports = dict(imports=['mammut_det.detection'], allow_failed_imports=False)
 
@@ -57,6 +57,14 @@ ovd_vlm_score = dict(weight_base=0.35, weight_novel=0.65, temperature=0.01, roi_
 # text embeddings of the vocabulary are cached here (keyed by weights, templates and classes)
 ovd_class_embedder = dict(type='TextClassEmbedder', templates=None, prefix='text.',
                           cache_dir='work_dirs/class_embeddings', batch_size=256)
+# the detector; a preset adds its vocabulary and the model base's shapes (see
+# mammut_ovd_lvis_1024.py)
+ovd_detector = dict(
+    type='MaMMUTDetector',
+    data_preprocessor=dict(type='DetDataPreprocessor', bgr_to_rgb=True, pad_size_divisor=32),
+    backbone=ovd_backbone, neck=ovd_neck, rpn_head=ovd_rpn_head, roi_head=ovd_roi_head,
+    class_embedder=ovd_class_embedder, vlm_score=ovd_vlm_score, train_cfg=ovd_train_cfg,
+    test_cfg=ovd_test_cfg)
 
 # runtime
 default_hooks = dict(

@@ -1,0 +1,56 @@
+"""What an experiment is run with: the ablation's variants (how the detector is initialised) and
+the profiles (the world drawn and the schedules' configs)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .world import WorldSettings
+
+CONFIG_DIR = 'configs/experiment'
+#: environment variable through which the configs find the experiment folder
+ENV_VAR = 'MAMMUT_EXPERIMENT'
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One arm of the ablation: how the detector is initialised."""
+
+    key: str
+    label: str
+    source: str  # where the detector's weights come from, for the stage titles
+    pretrain: str | None  # pretraining config name (without folder and suffix), None: random
+
+
+VARIANTS = (
+    Variant('two-pass', '(a) two-pass MaMMUT', 'the two-pass MaMMUT checkpoint',
+            'mammut-tiny_two-pass_shapes-world'),
+    Variant('contrastive', '(b) contrastive only', 'the contrastive-only checkpoint',
+            'mammut-tiny_contrastive_shapes-world'),
+    Variant('random', '(c) random initialisation', 'random weights', None),
+)
+DETECTOR_CONFIG = 'mammut-tiny_ovd_shapes-world'
+ZERO_SHOT_CONFIG = f'{CONFIG_DIR}/mammut-tiny_zeroshot-cls_shapes-world.py'
+#: margin around a box when it is cropped for zero-shot classification, as a fraction of its side
+CROP_MARGIN = 0.15
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A setting of the experiment: the world drawn and the config suffix of the schedules."""
+
+    name: str
+    world: WorldSettings
+    config_suffix: str
+    score_thr: float
+    grid_images: int
+
+    def config(self, name: str) -> str:
+        return f'{CONFIG_DIR}/{name}{self.config_suffix}.py'
+
+
+PROFILES = {
+    'default': Profile('default', WorldSettings(), '', score_thr=0.3, grid_images=6),
+    'quick': Profile('quick', WorldSettings(num_pretrain=400, num_pretrain_val=50,
+                                            num_det_train=40, num_det_val=12, num_infer=3),
+                     '_quick', score_thr=0.2, grid_images=3),
+}
