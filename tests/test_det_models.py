@@ -246,7 +246,8 @@ def test_class_embeddings_cache_and_independence_from_images(cfg, detector, tmp_
     with torch.no_grad():
         tokens = embedder.tokenizer([t.format(prompt_name(n)) for n in names
                                      for t in embedder.templates])
-        full = F.normalize(embedder.text.encode(tokens), dim=-1).view(6, len(DEFAULT_TEMPLATES), -1)
+        full = F.normalize(embedder.text.encode(tokens, embedder.tokenizer.real_mask(tokens)),
+                           dim=-1).view(6, len(DEFAULT_TEMPLATES), -1)
     torch.testing.assert_close(emb, F.normalize(full.mean(1), dim=-1), atol=1e-5, rtol=1e-5)
     # predictions on any images leave the embeddings untouched
     detector.set_vocabulary(names)
