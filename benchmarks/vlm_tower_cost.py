@@ -52,7 +52,6 @@ def build(setting: str, tokenizer: dict, workdir: str):
         options['model.backbone.frozen_stages'] = frozen
     torch.manual_seed(0)
     detector = build_detector(CONFIG, tokenizer, workdir, options)
-    detector.init_weights()
     names = lvis_v1_classes()[:20]
     detector.set_vocabulary(names, seen_classes=names[:15])
     return detector

@@ -411,6 +411,8 @@ def test_vlm_score_from_a_frozen_copy_of_the_pretrained_tower(cfg, pretrained):
     on_backbone = MODELS.build(det_cfg).eval()
     on_backbone.load_state_dict(state)
     assert on_backbone.vlm_backbone is None
+    assert not any(k.startswith('vlm_backbone.') for k in on_backbone.drop_unused_tower(
+        dict(state))) and any(k.startswith('vlm_backbone.') for k in state)
     with torch.no_grad():
         torch.testing.assert_close(fresh.vlm_map(images, backbone_map), vlm_map)
         tuned_map = on_backbone.backbone(images)[0]

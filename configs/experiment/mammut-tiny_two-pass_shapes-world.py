@@ -23,6 +23,10 @@ train_dataloader = dict(num_workers=1, dataset=dict(data_root=data_root, tokeniz
 val_dataloader = dict(num_workers=0, persistent_workers=False,
                       dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = val_dataloader
+# the world's captions repeat (many scenes read alike): an identical caption of another image
+# counts as a hit
+val_evaluator = dict(match_identical_captions=True)
+test_evaluator = val_evaluator
 
 max_iters = 1000
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)

@@ -108,7 +108,7 @@ class OVDetInferencer(DetInferencer):
                                cfg: ConfigDict) -> None:
         """Strictly checked weights (one clear error for another model's checkpoint); the
         vocabulary saved with them, and their seen classes."""
-        state = checkpoint_state_dict(checkpoint, self.weights)
+        state = model.drop_unused_tower(checkpoint_state_dict(checkpoint, self.weights))
         check_state_dict(model, state, self.weights,
                          expected=f'the {type(model).__name__} of {self.config_name}')
         model.load_state_dict(state, strict=False)

@@ -182,15 +182,23 @@ class MaMMUTDetector(TwoStageDetector):
         seen = json.loads(bytes(state.tolist()).decode())['seen_classes']
         self.seen_classes = None if seen is None else tuple(seen)
 
+    def drop_unused_tower(self, state_dict: dict, prefix: str = '') -> dict:
+        """``state_dict`` without a frozen VLM tower (``vlm_backbone.*``) that this model does
+        not use (it pools the backbone's map), removed in place; so a checkpoint trained with
+        ``source='pretrained'`` also tests with ``source='backbone'``."""
+        if self.vlm_backbone is None:
+            for key in [k for k in state_dict if k.startswith(f'{prefix}vlm_backbone.')]:
+                del state_dict[key]
+        return state_dict
+
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
         """Also: a checkpoint without the frozen VLM tower cannot fill this model's (an error
-        that says so); its tower is dropped when this model uses the backbone's map."""
+        that says so); an unused tower is dropped (:meth:`drop_unused_tower`)."""
         self._classes_stale = True
-        tower = [k for k in state_dict if k.startswith(f'{prefix}vlm_backbone.')]
-        if self.vlm_backbone is None:
-            for key in tower:
-                del state_dict[key]
-        elif not tower and any(k.startswith(f'{prefix}backbone.') for k in state_dict):
+        self.drop_unused_tower(state_dict, prefix)
+        tower = any(k.startswith(f'{prefix}vlm_backbone.') for k in state_dict)
+        if (self.vlm_backbone is not None and not tower
+                and any(k.startswith(f'{prefix}backbone.') for k in state_dict)):
             raise CheckpointKeyError(
                 "vlm_score.source='pretrained' needs the frozen copy of the pretrained image "
                 'tower (vlm_backbone.*), which this checkpoint lacks: it was trained with '

@@ -6,7 +6,9 @@ generate the world -> pretrain MaMMUT (two passes; and contrastive only for the 
 zero-shot classification of the evaluation boxes by each pretrained MaMMUT -> fine-tune the
 detector on the base classes from (a) the two-pass checkpoint, (b) the contrastive-only
 checkpoint, (c) random initialisation -> ``tools/test.py`` (LVIS box AP on all
-classes) -> ``tools/infer.py`` on held-out images with a typed vocabulary -> report.
+classes) -> ``tools/infer.py`` on held-out images with a typed vocabulary -> report. Detector (a)
+is also tested with its VLM score from the fine-tuned backbone and from the frozen pretrained
+tower (the same weights), and trained once more with F-VLM's frozen backbone.
 """
 from __future__ import annotations
 
@@ -29,24 +31,31 @@ from .settings import (
     ENV_VAR,
     PROFILES,
     VARIANTS,
+    VLM_SETTINGS,
+    VLM_VARIANT,
     ZERO_SHOT_CONFIG,
     Variant,
 )
 from .world import world_classes
 
 
-def config_digest(path: str, experiment_dir: str) -> str:
-    """Hash of the fully resolved config (bases included), so that editing any of them reruns
-    the stages that use it."""
+def resolved_config(path: str, experiment_dir: str) -> Config:
+    """The config at ``path`` (bases included) as the tools see it for ``experiment_dir``."""
     old = os.environ.get(ENV_VAR)
     os.environ[ENV_VAR] = experiment_dir
     try:
-        text = Config.fromfile(path, import_custom_modules=False).pretty_text
+        return Config.fromfile(path, import_custom_modules=False)
     finally:
         if old is None:
             del os.environ[ENV_VAR]
         else:
             os.environ[ENV_VAR] = old
+
+
+def config_digest(path: str, experiment_dir: str) -> str:
+    """Hash of the fully resolved config (bases included), so that editing any of them reruns
+    the stages that use it."""
+    text = resolved_config(path, experiment_dir).pretty_text
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -72,6 +81,8 @@ class Experiment:
         self.out = absolute if rel.startswith('..') else rel  # as the tools see it (cwd=root)
         self.classes = world_classes(self.profile.world.classes)
         self.stage_names: list[str] = []  # filled by stages()
+        #: VLM setting key -> the test stage of detector (a) under it (filled by stages())
+        self.vlm_stages: dict[str, str] = {}
 
     # -- paths --------------------------------------------------------------------------------
     def path(self, *parts: str) -> str:
@@ -142,25 +153,15 @@ class Experiment:
             init = ['model.backbone.init_cfg=None', 'model.class_embedder.init_cfg=None']
             det_deps = ('world',)
         detector = self.path('checkpoints', f'detector_{v.key}.pth')
+        # the detector compared across VLM settings keeps the frozen pretrained tower (training
+        # never runs it), so that one checkpoint serves (i) and (ii)
+        keep_tower = ['model.vlm_score.source=pretrained'] if v.key == VLM_VARIANT else []
         stages.append(self._train_stage(
             f'detector_{v.key}', f'{v.label[:3]} fine-tune the detector on the base classes '
-                                 f'from {v.source}', det_config, det_deps, detector, init))
-        test_dir = self.path(f'test_{v.key}')
-
-        def collect_metrics() -> dict:
-            metrics = rep.read_test_metrics(osp.join(self.root, test_dir))
-            path = self.abspath('metrics', f'{v.key}.json')
-            os.makedirs(osp.dirname(path), exist_ok=True)
-            with open(path, 'w') as f:
-                json.dump(metrics, f, indent=1)
-            return dict(metrics=metrics)
-
-        stages.append(Stage(
-            f'test_{v.key}', f'LVIS box AP of detector {v.label[:3]} on all classes',
-            deps=(f'detector_{v.key}',),
-            command=[self.python, 'tools/test.py', det_config, detector, '--work-dir', test_dir,
-                     '--out', osp.join(test_dir, 'detections.pkl')],
-            collect=collect_metrics, clean=(osp.join(self.root, test_dir),)))
+                                 f'from {v.source}', det_config, det_deps, detector,
+            init + keep_tower))
+        stages.append(self._test_stage(f'test_{v.key}', f'LVIS box AP of detector {v.label[:3]} '
+                                       'on all classes', detector, (f'detector_{v.key}',), []))
         infer_dir = self.path(f'infer_{v.key}')
         texts = ', '.join(c.name for c in self.classes)
 
@@ -177,6 +178,59 @@ class Experiment:
                      self.path('world', 'infer'), '--out-dir', infer_dir, '--texts', texts,
                      '--score-thr', str(p.score_thr), '--device', 'cpu'],
             collect=collect_infer, clean=(osp.join(self.root, infer_dir),)))
+        if v.key == VLM_VARIANT:
+            stages += self._vlm_stages(v, init, det_deps, detector)
+        return stages
+
+    def _test_stage(self, name: str, title: str, detector: str, deps: tuple[str, ...],
+                    options: list[str]) -> Stage:
+        """tools/test.py of ``detector`` (with ``--cfg-options``); its LVIS metrics also go to
+        ``metrics/<name without test_>.json``."""
+        test_dir = self.path(name)
+        command = [self.python, 'tools/test.py', self.profile.config(DETECTOR_CONFIG), detector,
+                   '--work-dir', test_dir, '--out', osp.join(test_dir, 'detections.pkl')]
+        if options:
+            command += ['--cfg-options', *options]
+
+        def collect_metrics() -> dict:
+            metrics = rep.read_test_metrics(osp.join(self.root, test_dir))
+            path = self.abspath('metrics', f'{name[len("test_"):]}.json')
+            os.makedirs(osp.dirname(path), exist_ok=True)
+            with open(path, 'w') as f:
+                json.dump(metrics, f, indent=1)
+            return dict(metrics=metrics)
+
+        return Stage(name, title, deps=deps, command=command, collect=collect_metrics,
+                     clean=(osp.join(self.root, test_dir),))
+
+    def _vlm_stages(self, v: Variant, init: list[str], det_deps: tuple[str, ...],
+                    detector: str) -> list[Stage]:
+        """Detector ``v`` tested under each of :data:`VLM_SETTINGS`: the preset's own source is
+        its ``test_`` stage; the other source tests the same weights; F-VLM's frozen backbone
+        trains a detector of its own (same seed and schedule)."""
+        det_config = self.profile.config(DETECTOR_CONFIG)
+        cfg = resolved_config(osp.join(self.root, det_config), self.out)
+        default = cfg.model.vlm_score.get('source', 'backbone')
+        stages = []
+        for s in VLM_SETTINGS:
+            options = [f'model.vlm_score.source={s.source}']
+            if s.frozen_backbone:
+                options.append(f'model.backbone.frozen_stages={cfg.model.backbone.depth}')
+                weights = self.path('checkpoints', f'detector_{v.key}-{s.key}.pth')
+                stages.append(self._train_stage(
+                    f'detector_{v.key}-{s.key}', f'{v.label[:3]} fine-tuned with {s.label[4:]} '
+                    '(every block frozen, F-VLM)', det_config, det_deps, weights,
+                    init + options))
+                deps = (f'detector_{v.key}-{s.key}',)
+            elif s.source == default:
+                self.vlm_stages[s.key] = f'test_{v.key}'
+                continue
+            else:
+                weights, deps = detector, (f'detector_{v.key}',)
+            name = f'test_{v.key}-vlm-{s.key}'
+            stages.append(self._test_stage(name, f'LVIS box AP of detector {v.label[:3]}, VLM '
+                                                 f'score from {s.label}', weights, deps, options))
+            self.vlm_stages[s.key] = name
         return stages
 
     def _zero_shot_stage(self, v: Variant, mammut: str) -> Stage:

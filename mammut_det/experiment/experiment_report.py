@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, TextIO
 from ..detection.vocabulary import prompt_name
 from . import report as rep
 from .actions import echo
-from .settings import VARIANTS
+from .settings import VARIANTS, VLM_SETTINGS
 
 if TYPE_CHECKING:
     from .experiment import Experiment
@@ -37,6 +37,10 @@ def render_report(exp: Experiment, markers: dict[str, dict]) -> tuple[str, dict]
     p, s = exp.profile, exp.profile.world
     metrics = {v.label: markers[f'test_{v.key}']['outputs']['metrics'] for v in VARIANTS}
     table = rep.metrics_table(metrics)
+    vlm = {vs.label: markers[exp.vlm_stages[vs.key]]["outputs"]["metrics"] for vs in VLM_SETTINGS}
+    vlm_table = rep.metrics_table(vlm, ('APr', 'APc', 'APf', 'AP'), 'VLM score of detector (a)')
+    vlm_rows = {vs.key: vlm[vs.label] for vs in VLM_SETTINGS}
+    vlm_apr = {k: 100 * (m['APr'] - vlm_rows['backbone']['APr']) for k, m in vlm_rows.items()}
     pretrain = {v.label: rep.read_scalars(exp.abspath(f'pretrain_{v.key}'))
                 for v in VARIANTS if v.pretrain}
     detector = {v.label: rep.read_scalars(exp.abspath(f'detector_{v.key}'))
@@ -69,6 +73,7 @@ def render_report(exp: Experiment, markers: dict[str, dict]) -> tuple[str, dict]
     wall = (max(m['finished_at'] for m in markers.values())
             - min(m['finished_at'] - m['seconds'] for m in markers.values()))
     results = dict(profile=p.name, metrics={v.key: metrics[v.label] for v in VARIANTS},
+                   vlm_score=vlm_rows,
                    retrieval={v.key: retrieval[v.label] for v in VARIANTS if v.pretrain},
                    zero_shot={v.key: zero_shot[v.label] for v in VARIANTS if v.pretrain},
                    stage_seconds={n: m['seconds'] for n, m in markers.items()},
@@ -101,6 +106,19 @@ def render_report(exp: Experiment, markers: dict[str, dict]) -> tuple[str, dict]
         f'APr of (a) minus (c): {100 * (a["APr"] - c["APr"]):+.1f} points; '
         f'(a) minus (b): {100 * (a["APr"] - b["APr"]):+.1f} points. AP50 and AP are over all '
         'classes. All numbers come from tools/test.py (lvis/bbox_*), nothing is edited.', '',
+        '## Where the VLM score comes from (detector (a))', '',
+        'At test time each box\'s detection score is fused with a VLM score, the box pooled '
+        'from an image-tower map and compared with the class embeddings (`model.vlm_score`). '
+        '(i) and (ii) are the same trained weights of detector (a), tested twice: the map of a '
+        'frozen copy of the pretrained image tower (`source=pretrained`), or of the fine-tuned '
+        'backbone (`source=backbone`); (iii) is trained apart, same seed and schedule, with the '
+        'backbone frozen in every block (F-VLM; its map is the pretrained one, the two sources '
+        'coincide). APr is the rare classes, never boxed in training.', '',
+        rep.markdown_table(vlm_table), '',
+        f'APr (i) minus (ii): {vlm_apr["pretrained"]:+.1f} points; (iii) minus (ii): '
+        f'{vlm_apr["frozen"]:+.1f} points. '
+        'The test-time cost of (i) (one more backbone forward per image, the tower\'s weights in '
+        'memory and in the checkpoint) is measured by `benchmarks/vlm_tower_cost.py`.', '',
         '## Pretraining', '',
         'Held-out image-text retrieval at the end of pretraining (recall@1, %): ' + '; '.join(
             f'{label}: i2t {r["i2t@1"]:.1f}, t2i {r["t2i@1"]:.1f} '

@@ -170,10 +170,11 @@ def detection_grid(image_dir: str, truth: list[dict], rows: dict[str, str], nove
     return len(shown)
 
 
-def metrics_table(metrics: dict[str, dict[str, float]], names: Sequence[str] = TABLE_METRICS
-                  ) -> list[list[str]]:
-    """Rows (header first) of LVIS metrics in percent; -1 (no ground truth) shows as n/a."""
-    rows = [['detector initialised from', *names]]
+def metrics_table(metrics: dict[str, dict[str, float]], names: Sequence[str] = TABLE_METRICS,
+                  first: str = 'detector initialised from') -> list[list[str]]:
+    """Rows (header first, ``first`` over the labels) of LVIS metrics in percent; -1 (no ground
+    truth) shows as n/a."""
+    rows = [[first, *names]]
     for label, values in metrics.items():
         rows.append([label, *('n/a' if values[n] < 0 else f'{100 * values[n]:.1f}'
                               for n in names)])

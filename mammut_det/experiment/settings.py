@@ -1,5 +1,6 @@
-"""What an experiment is run with: the ablation's variants (how the detector is initialised) and
-the profiles (the world drawn and the schedules' configs)."""
+"""What an experiment is run with: the ablation's variants (how the detector is initialised), the
+VLM-score settings compared on detector (a), and the profiles (the world drawn and the schedules'
+configs)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,6 +29,25 @@ VARIANTS = (
             'mammut-tiny_contrastive_shapes-world'),
     Variant('random', '(c) random initialisation', 'random weights', None),
 )
+
+
+@dataclass(frozen=True)
+class VlmSetting:
+    """Where detector (a)'s test-time VLM score pools its region features from."""
+
+    key: str
+    label: str
+    source: str  # model.vlm_score.source
+    frozen_backbone: bool  # F-VLM: the backbone frozen in every block (a training run of its own)
+
+
+VLM_SETTINGS = (
+    VlmSetting('pretrained', '(i) frozen copy of the pretrained tower', 'pretrained', False),
+    VlmSetting('backbone', '(ii) fine-tuned backbone', 'backbone', False),
+    VlmSetting('frozen', "(iii) F-VLM's frozen backbone", 'pretrained', True),
+)
+#: the variant whose detector the VLM settings are compared on
+VLM_VARIANT = 'two-pass'
 DETECTOR_CONFIG = 'mammut-tiny_ovd_shapes-world'
 ZERO_SHOT_CONFIG = f'{CONFIG_DIR}/mammut-tiny_zeroshot-cls_shapes-world.py'
 #: margin around a box when it is cropped for zero-shot classification, as a fraction of its side
