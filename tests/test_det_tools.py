@@ -84,6 +84,7 @@ def _predictions(path: str) -> list[dict]:
     return [p['pred_instances'] for p in sorted(load(path), key=lambda p: p['img_id'])]
 
 
+@pytest.mark.slow
 def test_checkpoint_runs_without_the_tokenizer_file(trained):
     """The checkpoint carries the tokenizer: with the config's tokenizer file gone, tools/test.py
     and the inference API give what they give with it."""

@@ -10,13 +10,19 @@ import sys
 
 import matplotlib.image as mpimg
 import pytest
+from mmengine.config import Config
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 pytestmark = pytest.mark.slow  # the whole quick experiment, several minutes
 VARIANTS = ('two-pass', 'contrastive', 'random')
+# detector (a) under the other VLM-score source than its preset's, and F-VLM's frozen backbone
+PRESET_SOURCE = Config.fromfile(osp.join(ROOT, 'configs/experiment/mammut-tiny_ovd_shapes-world.py')
+                                ).model.vlm_score.get('source', 'backbone')
+VLM_STAGES = [f'test_two-pass-vlm-{"backbone" if PRESET_SOURCE == "pretrained" else "pretrained"}',
+              'detector_two-pass-frozen', 'test_two-pass-vlm-frozen']
 STAGES = ['world', 'crops'] + [f'{s}_{v}' for v in VARIANTS for s in (
     ('pretrain', 'zeroshot', 'detector', 'test', 'infer') if v != 'random'
-    else ('detector', 'test', 'infer'))]
+    else ('detector', 'test', 'infer'))] + VLM_STAGES
 METRICS = {'AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'APr', 'APc', 'APf'}
 
 
@@ -81,6 +87,19 @@ def test_report_holds_the_ap_table_plots_and_detection_grid(experiment):
         label = {'two-pass': '(a) two-pass MaMMUT', 'contrastive': '(b) contrastive only'}[variant]
         row = [line for line in report.splitlines() if line.startswith(f'| {label} |')][1]
         assert row.split('|')[2].strip() == f'{100 * acc["top1"]:.1f}'
+    # detector (a) under the three VLM-score settings; its preset's source is its own test
+    assert set(results['vlm_score']) == {'pretrained', 'backbone', 'frozen'}
+    assert all(set(m) == METRICS for m in results['vlm_score'].values())
+    assert results['vlm_score'][PRESET_SOURCE] == results['metrics']['two-pass']
+    assert '| VLM score of detector (a) | APr | APc | APf | AP |' in report
+    for key, label in (('pretrained', '(i) frozen copy of the pretrained tower'),
+                       ('backbone', '(ii) fine-tuned backbone'),
+                       ('frozen', "(iii) F-VLM's frozen backbone")):
+        row = next(line for line in report.splitlines() if line.startswith(f'| {label} |'))
+        apr = results['vlm_score'][key]['APr']
+        assert row.split('|')[2].strip() == ('n/a' if apr < 0 else f'{100 * apr:.1f}'), key
+    with open(osp.join(out, 'stages', 'test_two-pass-vlm-frozen.json')) as f:
+        assert 'model.backbone.frozen_stages=2' in json.load(f)['command']
     assert '<table>' in open(osp.join(out, 'report.html')).read()
     for png in ('pretrain_losses.png', 'detector_losses.png', 'detections.png'):
         assert f']({png})' in report

@@ -101,3 +101,19 @@ def test_missing_file_error(tmp_path):
     with pytest.raises(FileNotFoundError, match='BPETokenizer.train') as err:
         BPETokenizer(path)
     assert path in str(err.value)
+
+
+def test_meta_rebuilds_the_tokenizer_without_its_file(tok, tmp_path):
+    from mammut_det.engine import restore_tokenizers
+    meta = tok.to_meta()
+    with open(tok.path, encoding='utf-8') as f:
+        assert meta == dict(type='BPETokenizer', content=f.read())
+    gone = str(tmp_path / 'deleted.json')
+    cfg = dict(tokenizer=dict(type='BPETokenizer', path=gone, context_length=16))
+    assert restore_tokenizers(cfg, {}) == []  # nothing stored: left to fail as before
+    assert restore_tokenizers(cfg, {'tokenizers': {'tokenizer': meta}}) == ['tokenizer']
+    rebuilt = TOKENIZERS.build(cfg['tokenizer'])
+    texts = _captions(100, seed=3)
+    assert torch.equal(rebuilt(texts), tok(texts)) and rebuilt.vocab_size == tok.vocab_size
+    present = dict(tokenizer=dict(type='BPETokenizer', path=tok.path, context_length=16))
+    assert restore_tokenizers(present, {'tokenizers': {'tokenizer': meta}}) == []

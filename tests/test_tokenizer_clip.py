@@ -251,3 +251,40 @@ def test_real_vocab_matches_open_clip_simple_tokenizer():
     assert tok.encode_batch(texts) == [ref.encode(t) for t in texts]
     long_texts = ['a photo of ' * 40, 'the cat.', '']
     assert torch.equal(tok(long_texts), ref(long_texts))  # start, end, truncation, padding
+
+
+def test_checkpoint_meta_names_the_vocabulary_and_restores_it_by_hash(vocab_path, tmp_path,
+                                                                      monkeypatch):
+    from mammut_det.engine import restore_tokenizers
+    from mammut_det.text import clip
+    tok = CLIPTokenizer(vocab_path, context_length=24)
+    with open(vocab_path, 'rb') as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    meta = tok.to_meta()
+    assert meta == dict(type='CLIPTokenizer', file='vocab.txt.gz', sha256=digest)
+    stored = {'tokenizers': {'class_embedder.tokenizer': meta}}
+
+    def model_cfg():
+        gone = str(tmp_path / 'gone' / 'vocab.txt.gz')
+        return dict(class_embedder=dict(tokenizer=dict(type='CLIPTokenizer', path=gone,
+                                                       context_length=24)))
+
+    def not_installed():
+        raise FileNotFoundError('CLIPTokenizer: bpe_simple_vocab_16e6.txt.gz not found.')
+
+    monkeypatch.setattr(clip, 'find_clip_vocab', not_installed)
+    with pytest.raises(FileNotFoundError, match=f'made with vocab.txt.gz \\(sha256 {digest}\\)'):
+        restore_tokenizers(model_cfg(), stored)
+    # installed with the same bytes: the config points at it and the ids are the same
+    monkeypatch.setattr(clip, 'find_clip_vocab', lambda: vocab_path)
+    cfg = model_cfg()
+    assert restore_tokenizers(cfg, stored) == ['class_embedder.tokenizer']
+    assert cfg['class_embedder']['tokenizer'] == dict(type='CLIPTokenizer', path=vocab_path,
+                                                      context_length=24)
+    texts = ['a photo of a cat', 'two dogs']
+    assert torch.equal(TOKENIZERS.build(cfg['class_embedder']['tokenizer'])(texts), tok(texts))
+    # another vocabulary installed: an error naming both hashes
+    other = write_vocab(tmp_path / 'other.txt.gz', MERGES[:-1])
+    monkeypatch.setattr(clip, 'find_clip_vocab', lambda: other)
+    with pytest.raises(ValueError, match=f'sha256 {digest}.*other.txt.gz has sha256'):
+        restore_tokenizers(model_cfg(), stored)

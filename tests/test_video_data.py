@@ -234,6 +234,7 @@ def _test_tool(videos: str, ann: str, work: str, nproc: int) -> tuple[dict, str]
     return json.load(open(log_json)), open(log_txt).read()
 
 
+@pytest.mark.slow
 def test_test_tool_evaluates_the_videos_read_and_names_the_others(videos, tmp_path):
     lines = ['ok0.mp4 0', 'corrupt.mp4 1', 'ok1.mp4 1', 'ok2.mp4 0', 'truncated.mp4 0',
              'ok3.mp4 1', 'ok4.mp4 0']
