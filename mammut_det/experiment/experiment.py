@@ -218,8 +218,8 @@ class Experiment:
                 options.append(f'model.backbone.frozen_stages={cfg.model.backbone.depth}')
                 weights = self.path('checkpoints', f'detector_{v.key}-{s.key}.pth')
                 stages.append(self._train_stage(
-                    f'detector_{v.key}-{s.key}', f'{v.label[:3]} fine-tuned with {s.label[4:]} '
-                    '(every block frozen, F-VLM)', det_config, det_deps, weights,
+                    f'detector_{v.key}-{s.key}', f'{v.label[:3]} fine-tuned with '
+                    f'{s.label.split(" ", 1)[1]} (every block)', det_config, det_deps, weights,
                     init + options))
                 deps = (f'detector_{v.key}-{s.key}',)
             elif s.source == default:
