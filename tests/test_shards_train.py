@@ -51,7 +51,7 @@ train_dataloader = dict(batch_size={BATCH}, num_workers={num_workers},
 val_dataloader = dict(num_workers=0, persistent_workers=False, dataset=dict(data_root=data_root))
 test_dataloader = val_dataloader
 train_cfg = dict(max_iters={max_iters}, val_interval=1000)
-default_hooks = dict(checkpoint=dict(interval=10), logger=dict(interval=5))
+default_hooks = dict(checkpoint=dict(interval=5, max_keep_ckpts=4), logger=dict(interval=5))
 custom_hooks = [dict(type='TwoPassScheduleHook'),
                 dict(type='ShardStreamHook', interval=5, log_keys_to='keys')]
 ''')
@@ -89,18 +89,19 @@ def test_two_ranks_two_workers_cover_the_epoch_and_resume_where_they_stopped(toy
     assert len(everything) == NUM_SAMPLES  # disjoint readers, together the whole epoch
     assert everything == {f'{i:09d}' for i in range(NUM_SAMPLES)}
 
-    # resume from the checkpoint at iteration 10 in a fresh work dir
-    log = run_tool(['bash', 'tools/dist_train.sh', str(cfg), '2', '--work-dir',
-                    str(tmp_path / 'b'), '--resume', str(tmp_path / 'a' / 'iter_10.pth')],
-                   extra_env=env)
-    assert 'resuming the shard stream at iteration 10' in log.stdout + log.stderr
-    resumed = trained_keys(tmp_path / 'b')
-    assert sorted(resumed) == [(i, r) for i in range(10, 20) for r in (0, 1)]
-    assert all(resumed[k] == full[k] for k in resumed)  # the very same batches
-    before = [key for (i, _), b in full.items() if i < 10 for _, _, key in b]
-    after = [key for b in resumed.values() for _, _, key in b]
-    assert len(before) + len(after) == len(set(before) | set(after)) == NUM_SAMPLES
-
+    # resume in a fresh work dir from the checkpoint at iteration 10, and at 15, where each rank
+    # has taken 8 batches from worker 0 and 7 from worker 1, so worker 1's batch is due next
+    before = {i: [key for (j, _), b in full.items() if j < i for _, _, key in b] for i in (10, 15)}
+    for stop in (10, 15):
+        work = tmp_path / f'from_{stop}'
+        log = run_tool(['bash', 'tools/dist_train.sh', str(cfg), '2', '--work-dir', str(work),
+                        '--resume', str(tmp_path / 'a' / f'iter_{stop}.pth')], extra_env=env)
+        assert f'resuming the shard stream at iteration {stop}' in log.stdout + log.stderr
+        resumed = trained_keys(work)
+        assert sorted(resumed) == [(i, r) for i in range(stop, 20) for r in (0, 1)]
+        assert all(resumed[k] == full[k] for k in resumed)  # the very same batches
+        after = [key for b in resumed.values() for _, _, key in b]
+        assert len(before[stop]) + len(after) == len(set(before[stop]) | set(after)) == NUM_SAMPLES
 
 def test_hook_logs_and_saves_skip_counts_and_restarts_the_epoch_on_a_new_layout(toy_shards,
                                                                                 tmp_path):

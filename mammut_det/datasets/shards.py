@@ -315,6 +315,8 @@ class WebCaptionDataset(IterableDataset):
     def __iter__(self) -> Iterator[Any]:
         worker = get_worker_info()
         slot, num_workers = (worker.id, worker.num_workers) if worker is not None else (0, 1)
+        if num_workers > MAX_WORKERS:
+            raise ValueError(f'WebCaptionDataset: at most {MAX_WORKERS} workers, got {num_workers}')
         reader, epoch, position, count, *skipped = self._slots[slot].tolist()
         return self._stream(reader, num_workers, epoch, position, count,
                             dict(zip(REASONS, skipped)))
