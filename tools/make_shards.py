@@ -71,7 +71,7 @@ def make_shards(dataset: CaptionDataset, out_dir: str, shard_size: int) -> dict[
     sizes: dict[str, int] = {}
     progress = ProgressBar(num)
     with wds.ShardWriter(osp.join(out_dir, SHARD_NAME), maxcount=shard_size,
-                         maxsize=float('inf'), verbose=0, mtime=0.0) as sink:
+                         maxsize=float('inf'), verbose=0, mtime=0) as sink:
         for index in range(num):
             info = dataset.get_data_info(index)
             ext = osp.splitext(info['img_path'])[1].lower().lstrip('.')

@@ -440,7 +440,7 @@ class WebCaptionDataset(IterableDataset):
         """Put ``info`` in the packed data sample's metainfo (or the results dict)."""
         sample = out.get('data_samples') if isinstance(out, dict) else None
         if isinstance(sample, BaseDataElement):
-            sample.set_metainfo(dict(stream=info))
+            sample.set_field(info, 'stream', field_type='metainfo')  # set_metainfo deep-copies
         elif isinstance(out, dict):
             out['stream'] = info
         else:
