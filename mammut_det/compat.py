@@ -141,8 +141,20 @@ CPU_DDP_WRAPPER = dict(type='MMDistributedDataParallel', device_ids=None,
                        broadcast_buffers=False)
 
 
+def quiet_endless_stream_length_warning() -> None:
+    """mmengine 0.10.7's ``Runner._build_param_scheduler`` calls ``len(train_dataloader)`` for
+    every scheduler (even ``by_epoch=False`` ones), so a streaming dataset must have a length:
+    :class:`~mammut_det.datasets.WebCaptionDataset` reports its per-rank epoch. torch 2.13's
+    DataLoader then warns on every batch once one iterator has yielded more batches than that
+    length (``Length of IterableDataset ... was reported to be ...``), assuming a finite
+    iterable; our stream is endless by design. Silence that warning for this dataset only."""
+    warnings.filterwarnings('ignore', category=UserWarning,
+                            message=r'Length of IterableDataset <mammut_det\.datasets\.shards\.')
+
+
 def apply() -> None:
     """Apply every import-time workaround (idempotent)."""
     stub_mmaction_drn()
     patch_lvis_numpy()
     allow_mmengine_checkpoints()
+    quiet_endless_stream_length_warning()

@@ -1,10 +1,12 @@
-"""Shared fixtures: a tiny MaMMUT and a tokenizer trained on a handful of captions."""
+"""Shared fixtures: a tiny MaMMUT, a tokenizer trained on a handful of captions, logged messages."""
 from __future__ import annotations
 
 import copy
+import logging
 
 import pytest
 import torch
+from mmengine.logging import MMLogger
 
 import mammut_det  # noqa: F401  (registers every module)
 from mammut_det.text import BPETokenizer
@@ -52,3 +54,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+@pytest.fixture
+def log_records():
+    """Messages logged through MMEngine's current logger during the test."""
+    records: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record.getMessage())
+
+    logger = MMLogger.get_current_instance()
+    handler = Collect(level=logging.WARNING)
+    logger.addHandler(handler)
+    yield records
+    logger.removeHandler(handler)

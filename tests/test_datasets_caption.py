@@ -3,35 +3,17 @@ tokenizer length warnings and loading errors naming the image."""
 from __future__ import annotations
 
 import json
-import logging
 import os.path as osp
 import re
 
 import cv2
 import numpy as np
 import pytest
-from mmengine.logging import MMLogger
 from mmengine.registry import DATASETS
 
 import mammut_det.datasets  # noqa: F401  (registers the dataset and transforms)
 from mammut_det.datasets import CaptionDataset
 from mammut_det.text import BPETokenizer
-
-
-@pytest.fixture
-def log_records():
-    """Messages logged through MMEngine's current logger during the test."""
-    records: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            records.append(record.getMessage())
-
-    logger = MMLogger.get_current_instance()
-    handler = Collect(level=logging.WARNING)
-    logger.addHandler(handler)
-    yield records
-    logger.removeHandler(handler)
 
 
 def _images(folder, *names: str) -> None:

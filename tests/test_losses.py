@@ -97,3 +97,45 @@ def test_focal_loss_rejects_mismatched_shapes():
         focal_contrastive_loss(torch.zeros(2, 3))
     with pytest.raises(ValueError, match='shape'):
         focal_contrastive_loss(torch.zeros(2, 4), torch.zeros(3, 4))
+
+
+def test_chunked_lm_head_loss_equals_the_full_cross_entropy():
+    from mammut_det.models.losses import lm_head_cross_entropy_sum
+    g = torch.Generator().manual_seed(0)
+    hidden = torch.randn(37, 16, generator=g, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(50, 16, generator=g, dtype=torch.float64, requires_grad=True)
+    targets = torch.randint(50, (37,), generator=g)
+    want = torch.nn.functional.cross_entropy(hidden @ weight.t(), targets, reduction='sum')
+    want_grads = torch.autograd.grad(2.5 * want, (hidden, weight))
+    got = lm_head_cross_entropy_sum(hidden, weight, targets, chunk_size=8)
+    got_grads = torch.autograd.grad(2.5 * got, (hidden, weight))
+    torch.testing.assert_close(got, want)
+    for a, b in zip(got_grads, want_grads):
+        torch.testing.assert_close(a, b)
+
+
+def test_chunked_lm_head_loss_never_holds_all_logits():
+    """No tensor made in the forward or backward pass has as many elements as the [M, V] logits
+    (a dispatch mode sees every tensor an operator returns)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from mammut_det.models.losses import lm_head_cross_entropy_sum
+
+    class Largest(TorchDispatchMode):
+        numel = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for t in out if isinstance(out, (tuple, list)) else [out]:
+                if isinstance(t, torch.Tensor):
+                    Largest.numel = max(Largest.numel, t.numel())
+            return out
+
+    m, v, w = 300, 2000, 8
+    hidden = torch.randn(m, w, requires_grad=True)
+    weight = torch.randn(v, w, requires_grad=True)
+    targets = torch.randint(v, (m,))
+    with Largest():
+        lm_head_cross_entropy_sum(hidden, weight, targets, chunk_size=32).backward()
+    assert Largest.numel <= 32 * v < m * v
+    assert hidden.grad is not None and weight.grad is not None

@@ -129,13 +129,20 @@ def test_summed_gradients_equal_the_sum_of_per_pass_gradients(tiny_cfg):
     torch.testing.assert_close(both, split, rtol=1e-4, atol=1e-6)
 
 
-def test_image_encoder_runs_once_and_lm_head_only_in_generative_pass(tiny_cfg):
+def test_image_encoder_runs_once_and_lm_head_only_in_generative_pass(tiny_cfg, monkeypatch):
+    import mammut_det.models.mammut as mammut_module
     model = build(tiny_cfg)
     calls = {'visual': 0, 'lm_head': 0}
     model.visual.register_forward_hook(lambda *a: calls.__setitem__('visual',
                                                                     calls['visual'] + 1))
-    model.text.lm_head.register_forward_hook(lambda *a: calls.__setitem__('lm_head',
-                                                                         calls['lm_head'] + 1))
+    head = mammut_module.lm_head_cross_entropy_sum
+
+    def counted(hidden, weight, *args):
+        assert weight is model.text.lm_head.weight
+        calls['lm_head'] += 1
+        return head(hidden, weight, *args)
+
+    monkeypatch.setattr(mammut_module, 'lm_head_cross_entropy_sum', counted)
     data = samples(CAPTIONS[:2])
     model.loss(torch.randn(2, 3, 32, 32), data)
     assert calls == {'visual': 1, 'lm_head': 1}

@@ -31,7 +31,7 @@ def toy_data(tmp_path_factory) -> Path:
 
 
 def write_cfg(tmp_path: Path, data: Path, max_iters: int, ckpt_interval: int,
-              val_interval: int, batch_size: int = 32, lr: float = 2e-3) -> Path:
+              val_interval: int, batch_size: int = 32, lr: float = 1e-3) -> Path:
     """A config file inheriting the toy pretraining config, pointed at ``data``."""
     warmup = min(20, max_iters // 2)
     cfg = f'''

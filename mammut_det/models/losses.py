@@ -71,7 +71,51 @@ def infonce_loss(logits_per_image: Tensor, logits_per_text: Tensor | None = None
                   + F.cross_entropy(logits_per_text, target))
 
 
-def caption_loss_sum(logits: Tensor, targets: Tensor) -> Tensor:
-    """Summed next-token cross-entropy of ``logits`` [M, V] (real target positions only) against
-    ``targets`` [M]; the caller divides by the number of real tokens in the global batch."""
-    return F.cross_entropy(logits.float(), targets, reduction='sum')
+class _LMHeadCrossEntropy(torch.autograd.Function):
+    """Sum of the cross-entropy of ``hidden @ weight.T`` against ``targets``, chunk by chunk.
+
+    The loss is a scalar at the end of the graph, so its gradients are computed in the forward
+    pass, one chunk of logits at a time, and only scaled by the incoming gradient in backward:
+    the FLOPs of an ordinary forward and backward, but never more than ``chunk_size`` rows of
+    logits in memory (the fused linear cross-entropy of Liger-Kernel and Apple's Cut Cross
+    Entropy follow the same idea)."""
+
+    @staticmethod
+    def forward(ctx, hidden: Tensor, weight: Tensor, targets: Tensor,
+                chunk_size: int) -> Tensor:
+        need_grad = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
+        acc = torch.promote_types(hidden.dtype, torch.float32)  # at least float32 for the sums
+        grad_hidden = torch.empty_like(hidden) if need_grad else None
+        grad_weight = torch.zeros_like(weight, dtype=acc) if need_grad else None
+        total = hidden.new_zeros((), dtype=acc)
+        for start in range(0, hidden.shape[0], chunk_size):
+            h, t = hidden[start:start + chunk_size], targets[start:start + chunk_size]
+            logits = (h @ weight.t()).to(acc)
+            lse = torch.logsumexp(logits, dim=-1)
+            total += (lse - logits.gather(1, t[:, None])[:, 0]).sum()
+            if need_grad:
+                dlogits = torch.exp(logits.sub_(lse[:, None]))
+                dlogits[torch.arange(len(t), device=t.device), t] -= 1
+                dlogits = dlogits.to(hidden.dtype)
+                grad_hidden[start:start + chunk_size] = dlogits @ weight
+                grad_weight += (dlogits.t() @ h).to(acc)
+        if need_grad:
+            ctx.save_for_backward(grad_hidden, grad_weight.to(weight.dtype))
+        return total
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        grad_hidden, grad_weight = ctx.saved_tensors
+        return (grad_hidden * grad_out.to(grad_hidden.dtype),
+                grad_weight * grad_out.to(grad_weight.dtype), None, None)
+
+
+def lm_head_cross_entropy_sum(hidden: Tensor, weight: Tensor, targets: Tensor,
+                              chunk_size: int = 512) -> Tensor:
+    """Summed next-token cross-entropy of the LM head ``weight`` [V, W] (no bias) applied to
+    ``hidden`` [M, W] (real target positions only) against ``targets`` [M], computed in chunks of
+    ``chunk_size`` rows so that the [M, V] logits never exist at once (forward or backward). The
+    caller divides by the number of real tokens in the global batch."""
+    if hidden.shape[0] == 0:
+        return (hidden.sum() + weight.sum()) * 0.0
+    return _LMHeadCrossEntropy.apply(hidden, weight, targets, chunk_size)

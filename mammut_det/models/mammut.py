@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -13,9 +14,24 @@ from torch import Tensor, nn
 
 from ..registry import TOKENIZERS
 from .distributed import all_reduce_sum, gather_with_grad, with_value, world_info
-from .losses import caption_loss_sum, focal_contrastive_loss, infonce_loss
+from .losses import focal_contrastive_loss, infonce_loss, lm_head_cross_entropy_sum
 
 PASSES = ('contrastive', 'generative')
+
+
+class TextBatch(NamedTuple):
+    """The captions of a batch: ids ``tokens`` [B, L], real positions ``valid`` [B, L] (bool, up
+    to and including the end token), and the next-token targets of the generative pass: their
+    flat positions ``target_index`` [M] in [B, L-1] and their ids ``targets`` [M]. Made where the
+    ids are (the host for strings), then moved, so no device has to look at the ids."""
+
+    tokens: Tensor
+    valid: Tensor
+    target_index: Tensor
+    targets: Tensor
+
+    def to(self, device: torch.device) -> TextBatch:
+        return TextBatch(*(t.to(device) for t in self))
 
 
 @MODELS.register_module()
@@ -52,6 +68,7 @@ class MaMMUT(BaseModel):
         init_temperature: initial temperature; ``logit_scale`` = log(1 / temperature), learnable.
         max_logit_scale: exp(logit_scale) is clamped to [1, max_logit_scale] in place after each
             optimizer step (:meth:`clamp_logit_scale`, called by the hook), as open_clip does.
+        lm_head_chunk: rows of vocabulary logits computed at a time by the caption loss.
         test_cfg: ``generate_captions`` (bool), ``max_new_tokens`` (int).
     """
 
@@ -59,8 +76,8 @@ class MaMMUT(BaseModel):
                  contrastive_loss: str = 'focal', focal_alpha: float = 0.5,
                  focal_gamma: float = 1.0, local_loss: bool = False,
                  init_temperature: float = 0.07, max_logit_scale: float = 100.0,
-                 data_preprocessor: dict | None = None, test_cfg: dict | None = None,
-                 init_cfg: dict | None = None) -> None:
+                 lm_head_chunk: int = 512, data_preprocessor: dict | None = None,
+                 test_cfg: dict | None = None, init_cfg: dict | None = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if contrastive_loss not in ('focal', 'infonce'):
             raise ValueError(f"contrastive_loss must be 'focal' or 'infonce', got "
@@ -87,6 +104,7 @@ class MaMMUT(BaseModel):
         self.focal_alpha = focal_alpha
         self.focal_gamma = focal_gamma
         self.local_loss = local_loss
+        self.lm_head_chunk = lm_head_chunk
         self.test_cfg = {'generate_captions': False, 'max_new_tokens': None, **(test_cfg or {})}
         self.pass_order: tuple[str, ...] | None = None
         self.loss_weights: dict[str, float] = {}
@@ -114,29 +132,42 @@ class MaMMUT(BaseModel):
     def tokenize(self, texts: str | Sequence[str]) -> Tensor:
         """Strings -> token ids [B, L] on the model's device, padded to the longest text
         (to ``context_length`` for ``mean_all`` pooling)."""
-        return self.pad_tokens(self.tokenizer.token_ids(texts))
-
-    def pad_tokens(self, rows: Sequence[Sequence[int] | Tensor]) -> Tensor:
-        """Id rows (start ... end) -> [B, L] on the model's device, padded as :meth:`tokenize`."""
         length = self.text.context_length if self.text.fixed_length else None
-        return self.tokenizer.pad(rows, length).to(self.logit_scale.device)
+        return self.tokenizer.pad(self.tokenizer.token_ids(texts), length).to(
+            self.logit_scale.device)
 
     def batch_tokens(self, data_samples: Sequence[BaseDataElement]) -> Tensor:
         """The captions of a batch as padded ids [B, L]: the samples' ``text_tokens`` when every
         sample has them (tokenised in the data workers), else their ``caption`` strings."""
+        return self.text_batch(data_samples).tokens
+
+    def text_batch(self, data_samples: Sequence[BaseDataElement]) -> TextBatch:
+        """The captions of a batch (see :meth:`batch_tokens`) as a :class:`TextBatch` on the
+        model's device."""
         if all('text_tokens' in s for s in data_samples):
-            return self.pad_tokens([s.text_tokens for s in data_samples])
-        return self.tokenize([s.caption for s in data_samples])
+            rows = [s.text_tokens for s in data_samples]
+        else:
+            rows = self.tokenizer.token_ids([s.caption for s in data_samples])
+        tokens = self.tokenizer.pad(rows, self.text.context_length if self.text.fixed_length
+                                    else None)
+        valid = self.tokenizer.real_mask(tokens)
+        target_index = valid[:, 1:].flatten().nonzero()[:, 0]
+        targets = tokens[:, 1:].flatten()[target_index]
+        return TextBatch(tokens, valid, target_index, targets).to(self.logit_scale.device)
 
     def encode_image(self, images: Tensor, normalize: bool = True) -> Tensor:
         """``images`` [B, 3, H, W] (preprocessed) -> image embeddings [B, D]."""
         feat, _ = self.visual(images)
         return F.normalize(feat, dim=-1) if normalize else feat
 
-    def encode_text(self, texts: Tensor | str | Sequence[str], normalize: bool = True) -> Tensor:
-        """Token ids [B, L] or strings -> contrastive text embeddings [B, D] (never sees images)."""
+    def encode_text(self, texts: Tensor | str | Sequence[str], normalize: bool = True,
+                    valid: Tensor | None = None) -> Tensor:
+        """Token ids [B, L] or strings -> contrastive text embeddings [B, D] (never sees images).
+        ``valid``: the real positions of the ids, found from the end token when not given."""
         tokens = texts if isinstance(texts, Tensor) else self.tokenize(texts)
-        feat = self.text.encode(tokens, self.tokenizer.real_mask(tokens))
+        if valid is None:
+            valid = self.tokenizer.real_mask(tokens)
+        feat = self.text.encode(tokens, valid)
         return F.normalize(feat, dim=-1) if normalize else feat
 
     def image_kv(self, image_tokens: Tensor) -> Tensor:
@@ -154,9 +185,9 @@ class MaMMUT(BaseModel):
                                           gamma=self.focal_gamma, offset=offset)
         return infonce_loss(*logits, offset=offset)
 
-    def _contrastive_loss(self, image_feat: Tensor, tokens: Tensor) -> Tensor:
+    def _contrastive_loss(self, image_feat: Tensor, text: TextBatch) -> Tensor:
         image_emb = F.normalize(image_feat, dim=-1)
-        text_emb = self.encode_text(tokens)
+        text_emb = self.encode_text(text.tokens, valid=text.valid)
         rank, world = world_info()
         if world == 1:
             return self._contrastive(self.contrastive_logits(image_emb, text_emb))
@@ -172,14 +203,16 @@ class MaMMUT(BaseModel):
                                   offset=rank * image_emb.shape[0])
         return with_value(local, all_reduce_sum(local) / world)
 
-    def _caption_loss(self, image_tokens: Tensor, tokens: Tensor) -> Tensor:
-        """Mean next-token cross-entropy over the real target tokens of the global batch."""
-        hidden = self.text.forward_generative(tokens[:, :-1], self.image_kv(image_tokens))
-        target_mask = self.tokenizer.real_mask(tokens)[:, 1:]
-        local_sum = caption_loss_sum(self.text.lm_head(hidden[target_mask]),
-                                     tokens[:, 1:][target_mask])
+    def _caption_loss(self, image_tokens: Tensor, text: TextBatch) -> Tensor:
+        """Mean next-token cross-entropy over the real target tokens of the global batch. The LM
+        head runs on the real target positions only, ``lm_head_chunk`` rows at a time."""
+        hidden = self.text.forward_generative(text.tokens[:, :-1], self.image_kv(image_tokens))
+        hidden = hidden.flatten(0, 1).index_select(0, text.target_index)
+        local_sum = lm_head_cross_entropy_sum(hidden, self.text.lm_head.weight, text.targets,
+                                              self.lm_head_chunk)
         _, world = world_info()
-        total = all_reduce_sum(target_mask.sum().to(local_sum.dtype)).clamp(min=1)
+        count = torch.tensor(float(text.targets.numel()), device=local_sum.device)
+        total = all_reduce_sum(count).clamp(min=1)
         # the wrapper averages gradients over the processes, so each scales its sum by N
         return with_value(local_sum * world / total, all_reduce_sum(local_sum) / total)
 
@@ -204,7 +237,7 @@ class MaMMUT(BaseModel):
             raise RuntimeError(
                 'MaMMUT has no pass schedule: add dict(type="TwoPassScheduleHook") to the '
                 'config\'s custom_hooks (or call model.set_pass_schedule before loss()).')
-        tokens = self.batch_tokens(data_samples)
+        text = self.text_batch(data_samples)
         image_feat, image_tokens = self.visual(inputs)
         losses: dict[str, Tensor] = {}
         skipped = []
@@ -213,9 +246,9 @@ class MaMMUT(BaseModel):
             if weight == 0:
                 skipped.append(name)
             elif name == 'contrastive':
-                losses['loss_contrastive'] = weight * self._contrastive_loss(image_feat, tokens)
+                losses['loss_contrastive'] = weight * self._contrastive_loss(image_feat, text)
             else:
-                losses['loss_caption'] = weight * self._caption_loss(image_tokens, tokens)
+                losses['loss_caption'] = weight * self._caption_loss(image_tokens, text)
         for name in skipped:
             key = next(iter(losses))
             losses[key] = losses[key] + 0.0 * sum(

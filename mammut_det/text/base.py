@@ -61,11 +61,13 @@ class BaseTokenizer(ABC):
         return rows
 
     def pad(self, rows: Sequence[Sequence[int] | Tensor], length: int | None = None) -> Tensor:
-        """Right-pad id rows with ``pad_id`` to ``length`` (default: the longest row) -> [B, L]."""
+        """Right-pad id rows with ``pad_id`` to ``length`` (default: the longest row) -> [B, L],
+        on the rows' device."""
         width = max((len(r) for r in rows), default=0) if length is None else length
-        out = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        device = rows[0].device if rows and isinstance(rows[0], Tensor) else None
+        out = torch.full((len(rows), width), self.pad_id, dtype=torch.long, device=device)
         for i, row in enumerate(rows):
-            row = torch.as_tensor(row, dtype=torch.long)
+            row = torch.as_tensor(row, dtype=torch.long, device=device)
             if row.numel() > width:
                 raise ValueError(f'a row of {row.numel()} ids does not fit in {width} positions')
             out[i, :row.numel()] = row
