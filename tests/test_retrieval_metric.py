@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import DATASETS
 from mmengine.runner import Runner
 
 import mammut_det  # noqa: F401
@@ -48,7 +47,8 @@ def grouped_samples() -> list[dict]:
     """One sample per image: its embedding [3] and its 5 captions' [5, 3]."""
     texts = torch.tensor(SIMS)
     return [dict(image_embedding=torch.eye(3)[i], text_embedding=texts[5 * i:5 * i + 5],
-                 caption=CAPTIONS[5 * i:5 * i + 5], img_id=f'img{i}') for i in range(3)]
+                 caption=CAPTIONS[5 * i], gt_captions=CAPTIONS[5 * i:5 * i + 5],
+                 img_id=f'img{i}') for i in range(3)]
 
 
 def per_caption_samples() -> list[dict]:
@@ -74,8 +74,8 @@ def test_recall_matches_the_hand_computed_example(samples):
 def test_identical_captions_of_other_images_count_only_when_asked():
     samples = grouped_samples()
     # image 1's top caption c11 (image 2's) now reads as image 1's own c5
-    samples[2]['caption'] = list(samples[2]['caption'])
-    samples[2]['caption'][1] = CAPTIONS[5]
+    samples[2]['gt_captions'] = list(samples[2]['gt_captions'])
+    samples[2]['gt_captions'][1] = CAPTIONS[5]
     assert _metric(samples)['i2t@1'] == 0.0
     metric = RetrievalMetric(topk=(1,), match_identical_captions=True)
     metric.process({}, samples)
@@ -139,23 +139,10 @@ def _write_karpathy_style(tmp_path) -> str:
     return str(tmp_path / 'test.jsonl')
 
 
-def test_grouped_dataset_lists_each_image_once(tmp_path):
-    ann = _write_karpathy_style(tmp_path)
-    ds = DATASETS.build(dict(type='CaptionDataset', ann_file=ann, group_by_image=True,
-                             test_mode=True, pipeline=[]))
-    assert len(ds) == 3
-    assert [d['caption'] for d in ds] == [['a red circle 0', 'a red circle 1'],
-                                          ['a green circle 0', 'a green circle 1'],
-                                          ['a blue circle 0', 'a blue circle 1']]
-    assert [os.path.basename(d['img_path']) for d in ds] == ['red.png', 'green.png', 'blue.png']
-    with pytest.raises(ValueError, match='group_by_image.*test_mode'):
-        DATASETS.build(dict(type='CaptionDataset', ann_file=ann, group_by_image=True,
-                            pipeline=[]))
-
-
 def test_retrieval_preset_encodes_each_image_once(tiny_cfg, tmp_path):
-    """The openMaMMUT Karpathy preset on a tiny model: 3 images encoded once each, 6 captions;
-    the metric equals the protocol applied by hand to the model's own embeddings."""
+    """The openMaMMUT Karpathy preset on a tiny model (one line per caption, grouped by image):
+    3 images encoded once each, 6 captions; the metric equals the protocol applied by hand to
+    the model's own embeddings."""
     ann = _write_karpathy_style(tmp_path)
     cfg = Config.fromfile(os.path.join(ROOT, 'configs/openmammut/'
                                        'openmammut_l14_zeroshot_retrieval.py'))
@@ -186,7 +173,7 @@ def test_retrieval_preset_encodes_each_image_once(tiny_cfg, tmp_path):
     data = model.data_preprocessor(batch, False)
     with torch.no_grad():
         img = model.encode_image(data['inputs'])
-        caps = [c for i in range(3) for c in pipeline_ds.get_data_info(i)['caption']]
+        caps = [c for i in range(3) for c in pipeline_ds.get_data_info(i)['gt_captions']]
         txt = model.encode_text(caps)
     owner = torch.arange(3).repeat_interleave(2)
     sim = img @ txt.t()

@@ -17,10 +17,6 @@ With a ``tokenizer``, captions are tokenised in the data workers (a :class:`Toke
 runs first in the pipeline; the packed sample carries ``text_tokens``), and captions longer than
 its context are reported with their file and line; the tokenizer truncates them (open_clip's
 rule, see :class:`mammut_det.text.BaseTokenizer`).
-
-For retrieval evaluation, ``group_by_image=True`` gives one sample per image with all its
-captions (COCO Karpathy: 5 per image), so that each image is encoded once; the model tokenises
-such caption lists itself.
 """
 from __future__ import annotations
 
@@ -53,16 +49,6 @@ class MissingImage(FileNotFoundError):
     """A sample whose image file does not exist; the message names the file and line."""
 
 
-def group_by_image(data_list: list[dict]) -> list[dict]:
-    """One info per ``img_id`` (order of first appearance), the first info's fields with
-    ``caption`` the list of the image's captions in file order."""
-    grouped: dict[Any, dict] = {}
-    for info in data_list:
-        entry = grouped.setdefault(info['img_id'], {**info, 'caption': []})
-        entry['caption'].append(info['caption'])
-    return list(grouped.values())
-
-
 @DATASETS.register_module()
 class CaptionDataset(BaseDataset):
     """Image-caption pairs. Each data info holds ``img_path``, ``caption``, ``img_id``,
@@ -78,9 +64,6 @@ class CaptionDataset(BaseDataset):
         tokenizer: a tokenizer (config dict for ``mammut_det.registry.TOKENIZERS`` or instance):
             the model's, to tokenise captions in the workers and report over-long ones.
         check_files: whether every image file must exist when the annotations are loaded.
-        group_by_image: one sample per ``img_id`` whose ``caption`` is the list of its captions
-            in file order (images in order of first appearance); evaluation only
-            (``test_mode=True``), as :class:`~mammut_det.engine.RetrievalMetric` reads it.
         backend_args: MMEngine file backend arguments for the annotation and image files.
         **kwargs: :class:`mmengine.dataset.BaseDataset` arguments (``data_root``,
             ``data_prefix``, ``pipeline``, ``test_mode``, ``indices``, ``lazy_init``, ...).
@@ -89,8 +72,7 @@ class CaptionDataset(BaseDataset):
     def __init__(self, ann_file: str, ann_format: str = 'auto', image_key: str = 'image',
                  caption_key: str = 'caption', on_bad_sample: str = 'error',
                  tokenizer: dict | BaseTokenizer | None = None, check_files: bool = True,
-                 group_by_image: bool = False, backend_args: dict | None = None,
-                 **kwargs: Any) -> None:
+                 backend_args: dict | None = None, **kwargs: Any) -> None:
         if ann_format not in ('auto', *FORMATS):
             raise ValueError(f'CaptionDataset: ann_format must be "auto" or one of {FORMATS}, '
                              f'got {ann_format!r}')
@@ -102,16 +84,12 @@ class CaptionDataset(BaseDataset):
         self.caption_key = caption_key
         self.on_bad_sample = on_bad_sample
         self.tokenizer = TOKENIZERS.build(tokenizer) if isinstance(tokenizer, dict) else tokenizer
-        if group_by_image and not kwargs.get('test_mode', False):
-            raise ValueError('CaptionDataset: group_by_image is for evaluation; set '
-                             'test_mode=True')
         self.check_files = check_files
-        self.group_by_image = group_by_image
         self.backend_args = backend_args
         self.num_skipped = 0
         self.num_too_long = 0
         super().__init__(ann_file=ann_file, **kwargs)
-        if self.tokenizer is not None and not group_by_image:
+        if self.tokenizer is not None:
             self.pipeline.transforms.insert(0, TokenizeCaption(self.tokenizer))
 
     def _resolve_format(self) -> str:
@@ -157,7 +135,7 @@ class CaptionDataset(BaseDataset):
         if not data_list:
             raise ValueError(f'{self.ann_file}: no usable samples ({total} read, '
                              f'{self.num_skipped} skipped)')
-        return group_by_image(data_list) if self.group_by_image else data_list
+        return data_list
 
     def _check_length(self, where: str, caption: str) -> None:
         if self.tokenizer is None:

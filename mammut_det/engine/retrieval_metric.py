@@ -12,11 +12,12 @@ from mmengine.registry import METRICS
 class RetrievalMetric(BaseMetric):
     """Recall@k of image->text and text->image retrieval over the whole evaluation set.
 
-    Each sample holds ``image_embedding`` [D], ``img_id``, and either one caption (``caption`` a
-    string, ``text_embedding`` [D]) or all of its image's captions (``caption`` a list of n
-    strings, ``text_embedding`` [n, D]; ``CaptionDataset(group_by_image=True)`` gives these, so
-    each image is encoded once). Images are grouped by ``img_id`` (the first sample of an image
-    gives its embedding), so a list with one line per caption counts each image once too. As in
+    Each sample holds ``image_embedding`` [D], ``img_id``, and either one caption (``caption``,
+    ``text_embedding`` [D]) or all of its image's captions (``gt_captions``, n strings, and
+    ``text_embedding`` [n, D]; a grouped evaluation set such as ``GroupedCaptionDataset`` or
+    ``KarpathyCaptionDataset`` gives these, so each image is encoded once). Images are grouped by
+    ``img_id`` (the first sample of an image gives its embedding), so a list with one sample per
+    caption counts each image once too. As in
     the standard protocol: image->text hits at k when any of the image's captions is among its k
     most similar captions; text->image when the caption's own image is among its k most similar
     images. With ``match_identical_captions`` a caption that reads exactly like one of an image's
@@ -35,8 +36,8 @@ class RetrievalMetric(BaseMetric):
     def process(self, data_batch, data_samples: Sequence) -> None:
         for s in data_samples:
             get = s.get if isinstance(s, dict) else (lambda k, o=s: o.get(k))
-            captions = get('caption')
-            captions = [captions] if isinstance(captions, str) else list(captions)
+            captions = get('gt_captions')
+            captions = [get('caption')] if captions is None else list(captions)
             text = get('text_embedding').detach().cpu().float().reshape(len(captions), -1)
             self.results.append(dict(image=get('image_embedding').detach().cpu().float(),
                                      text=text, captions=captions, img_id=get('img_id')))

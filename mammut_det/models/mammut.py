@@ -279,20 +279,19 @@ class MaMMUT(BaseModel):
 
     def predict(self, inputs: Tensor,
                 data_samples: list[BaseDataElement] | None = None) -> list[BaseDataElement]:
-        """Fills ``image_embedding`` [D], ``text_embedding`` (when a caption is given: [D] for
-        a string, [n, D] for a list of n captions of the image) and ``pred_caption`` (when
+        """Fills ``image_embedding`` [D], ``text_embedding`` (when a caption is given: [D] of
+        ``caption``, or [n, D] of the n references ``gt_captions`` of an image of a grouped
+        evaluation set, e.g. ``GroupedCaptionDataset``) and ``pred_caption`` (when
         ``test_cfg.generate_captions``) on each data sample."""
         if data_samples is None:
             data_samples = [BaseDataElement() for _ in range(inputs.shape[0])]
         image_emb = self.encode_image(inputs)
         text_emb = None
-        if any(isinstance(s.get('caption'), (list, tuple)) for s in data_samples):
-            # a list of captions per image (CaptionDataset(group_by_image=True)): [n_i, D] each
-            groups = [[s.caption] if isinstance(s.caption, str) else list(s.caption)
-                      for s in data_samples]
+        if any('gt_captions' in s for s in data_samples):
+            # all references of each image (a grouped evaluation set): [n_i, D] each
+            groups = [list(s.gt_captions) for s in data_samples]
             flat = self.encode_text([c for g in groups for c in g])
-            text_emb = [e[0] if isinstance(s.caption, str) else e
-                        for s, e in zip(data_samples, flat.split([len(g) for g in groups]))]
+            text_emb = flat.split([len(g) for g in groups])
         elif all('text_tokens' in s or 'caption' in s for s in data_samples):
             text_emb = self.encode_text(self.batch_tokens(data_samples))
         generated = (self.generate(inputs, self.test_cfg['max_new_tokens'])
