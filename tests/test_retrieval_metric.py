@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
 import mammut_det  # noqa: F401
@@ -160,11 +161,14 @@ def test_retrieval_preset_encodes_each_image_once(tiny_cfg, tmp_path):
     cfg.test_dataloader.dataset.update(data_root=str(tmp_path), ann_file=ann)
     cfg.load_from = None
     cfg.work_dir = str(tmp_path / 'work')
-    runner = Runner.from_cfg(cfg)
-    model = runner.model
-    images_seen = []
-    model.visual.register_forward_hook(lambda m, i, o: images_seen.append(i[0].shape[0]))
-    metrics = runner.test()
+    # the preset has no default scope: the transforms are mmcv's, whatever scope an earlier test
+    # left current
+    with DefaultScope.overwrite_default_scope('mmengine'):
+        runner = Runner.from_cfg(cfg)
+        model = runner.model
+        images_seen = []
+        model.visual.register_forward_hook(lambda m, i, o: images_seen.append(i[0].shape[0]))
+        metrics = runner.test()
     assert sum(images_seen) == 3
 
     # by hand from the model's embeddings: rows are images in file order (red, green, blue)
