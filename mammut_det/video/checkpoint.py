@@ -4,8 +4,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mmengine.logging import print_log
-
 from ..engine.checkpoint import CheckpointReport
 from ..engine.checkpoint import load_image_state_dict as load_image_tower
 from ..models.vit import MaMMUTViT
@@ -22,9 +20,6 @@ class ImageCheckpointReport(CheckpointReport):
     def __str__(self) -> str:
         text = super().__str__()
         return text + ('\ntube kernels inflated from the patch kernel' if self.inflated else '')
-
-    def log(self) -> None:
-        print_log(str(self), logger='current')
 
 
 def load_image_state_dict(model: MaMMUTViT, checkpoint: str | dict, prefix: str,

@@ -207,5 +207,5 @@ class MaMMUTTubeViT(MaMMUTViT):
         if inflate_tubes and self.tube_convs:
             self.inflate_tube_kernels()
             report.inflated = True
-        report.log()
+        report.log(type(self).__name__)
         return report
