@@ -54,6 +54,7 @@ PREDS = {391895: 'a man riding a motorcycle on a dirt road',
          318219: 'a boy looking at a computer'}
 
 
+@pytest.mark.slow
 def test_caption_metric_equals_pycocoevalcap(tmp_path):
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider

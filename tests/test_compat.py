@@ -103,15 +103,18 @@ def test_safe_load_probe_matches_torch(tmp_path):
 
 
 def test_no_allow_list_where_torch_loads_everything(tmp_path):
-    # torch < 2.6 (here: forced with torch's own switch) unpickles any global: nothing to allow
+    # torch < 2.6 (here: forced with torch's own switch) unpickles any global: nothing to allow.
+    # compat.py is loaded by path, without the rest of mammut_det, to keep the subprocess quick.
     path = tmp_path / 'obj.pth'
     torch.save({'obj': argparse.Namespace(a=1)}, path)
-    res = subprocess.run(
-        [sys.executable, '-c', 'import torch, mammut_det\nfrom mammut_det import compat\n'
-         f'print(compat.safe_load_is_default(), compat.allow_mmengine_checkpoints(), '
-         f'torch.load({str(path)!r})["obj"].a)'],
-        capture_output=True, text=True, timeout=300,
-        env={**os.environ, 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD': '1'})
+    code = ('import importlib.util, sys, torch\n'
+            f'spec = importlib.util.spec_from_file_location("compat", {compat.__file__!r})\n'
+            'compat = sys.modules["compat"] = importlib.util.module_from_spec(spec)\n'
+            'spec.loader.exec_module(compat)\n'
+            'print(compat.safe_load_is_default(), compat.allow_mmengine_checkpoints(), '
+            f'torch.load({str(path)!r})["obj"].a)')
+    res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                         timeout=300, env={**os.environ, 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD': '1'})
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ['False', 'False', '1']
 

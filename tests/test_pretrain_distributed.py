@@ -86,6 +86,7 @@ def two_process_results(tokenizer_path):
 
 
 @pytest.mark.parametrize('name', list(SCENARIOS))
+@pytest.mark.slow
 def test_two_processes_equal_one_process_on_the_global_batch(two_process_results, name):
     cfg, ranks = two_process_results
     extra, weights = SCENARIOS[name]

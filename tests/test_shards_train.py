@@ -69,6 +69,7 @@ def trained_keys(work: Path) -> dict[tuple[int, int], list[tuple[int, int, str]]
     return out
 
 
+@pytest.mark.slow
 def test_two_ranks_two_workers_cover_the_epoch_and_resume_where_they_stopped(toy_shards, tmp_path):
     data, shards = toy_shards
     cfg = write_cfg(tmp_path / 'cfg.py', data, shards, max_iters=20)

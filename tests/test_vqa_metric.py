@@ -212,6 +212,7 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_generative_metrics_equal_on_two_processes(tmp_path):
     """Each of 2 gloo processes takes every other sample; the VQA, VideoQA and caption metrics
     over the collected samples equal the one-process metrics."""

@@ -29,7 +29,7 @@ case "${1:-}" in
   --numpy1) mode=numpy1 ;;
   --cuda-prebuilt) mode=cuda-prebuilt; tag=${2:-cu121} ;;
   --cuda-source) mode=cuda-source; tag=${2:-} ;;
-  -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "$0"; exit 0 ;;
   *) echo "install.sh: unknown option $1 (see bash tools/install.sh --help)" >&2; exit 2 ;;
 esac
 if [ "$mode" = cuda-prebuilt ] && [ "$tag" != cu121 ] && [ "$tag" != cu118 ]; then
