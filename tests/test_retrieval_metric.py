@@ -107,6 +107,7 @@ def _evaluate_on_rank(rank: int, port: int, queue) -> None:
     dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_two_processes_give_what_one_gives():
     ctx = multiprocessing.get_context('fork')
     queue = ctx.Queue()
