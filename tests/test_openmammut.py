@@ -263,18 +263,29 @@ def test_matches_reference_forward(legacy_model):
         torch.testing.assert_close(sim, ref_sim, rtol=0, atol=1e-4)
 
 
-def test_legacy_text_feature_depends_on_padding(legacy_cfg):
+def test_legacy_text_feature_is_over_the_whole_context(legacy_cfg):
+    """openMaMMUT's mean over every position makes the feature depend on the amount of padding,
+    so that pooling takes ids padded to the context length and refuses shorter ones; masked mean
+    pooling ignores padding."""
     tokens_cfg = legacy_cfg.copy()
-    for pool, changes in (('mean_all', True), ('masked_mean', False)):
-        tokens_cfg.text.pool = pool
-        model = MODELS.build(tokens_cfg).eval()
-        tokens = model.tokenize(['the cat'])
-        n = int((tokens != 0).sum())
-        with torch.no_grad():
-            full = model.text.encode(tokens)
-            fewer_pads = model.text.encode(tokens[:, :n + 2])
-        diff = (full - fewer_pads).abs().max().item()
-        assert (diff > 1e-3) if changes else (diff < 1e-5), (pool, diff)
+    tokens_cfg.text.pool = 'mean_all'
+    model = MODELS.build(tokens_cfg).eval()
+    tokens = model.tokenize(['the cat'])
+    assert tokens.shape[1] == model.text.context_length
+    n = int(model.tokenizer.real_mask(tokens).sum())
+    with torch.no_grad():
+        pads = model.text.encode(tokens)
+        heavier = model.text.encode(torch.where(tokens == 0, 7, tokens))
+        assert (pads - heavier).abs().max() > 1e-3  # the pads take part
+        with pytest.raises(ValueError, match='padded to'):
+            model.text.encode(tokens[:, :n + 2])
+    tokens_cfg.text.pool = 'masked_mean'
+    model = MODELS.build(tokens_cfg).eval()
+    tokens = model.tokenizer(['the cat'])
+    with torch.no_grad():
+        full = model.encode_text(tokens)
+        fewer_pads = model.encode_text(tokens[:, :n + 2])
+    assert (full - fewer_pads).abs().max() < 1e-5
 
 
 def test_cross_attention_sees_the_cls_token(legacy_model):
