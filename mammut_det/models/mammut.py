@@ -172,10 +172,13 @@ class MaMMUT(BaseModel):
                                   offset=rank * image_emb.shape[0])
         return with_value(local, all_reduce_sum(local) / world)
 
-    def _caption_loss(self, image_tokens: Tensor, tokens: Tensor) -> Tensor:
-        """Mean next-token cross-entropy over the real target tokens of the global batch."""
+    def _caption_loss(self, image_tokens: Tensor, tokens: Tensor,
+                      target_mask: Tensor | None = None) -> Tensor:
+        """Mean next-token cross-entropy over the target tokens of the global batch: those of
+        ``target_mask`` [B, L - 1] (over ``tokens[:, 1:]``), by default every real one."""
         hidden = self.text.forward_generative(tokens[:, :-1], self.image_kv(image_tokens))
-        target_mask = self.tokenizer.real_mask(tokens)[:, 1:]
+        if target_mask is None:
+            target_mask = self.tokenizer.real_mask(tokens)[:, 1:]
         local_sum = caption_loss_sum(self.text.lm_head(hidden[target_mask]),
                                      tokens[:, 1:][target_mask])
         _, world = world_info()
@@ -225,24 +228,22 @@ class MaMMUT(BaseModel):
 
     # -- inference --------------------------------------------------------------------------
     @torch.no_grad()
-    def generate(self, images: Tensor, max_new_tokens: int | None = None) -> list[str]:
-        """Greedy captions for ``images`` [B, 3, H, W] (preprocessed)."""
+    def generate(self, images: Tensor, prompts: Sequence[str] | None = None,
+                 **generation) -> list[str]:
+        """Captions for ``images`` [B, 3, H, W] (preprocessed), greedy unless ``generation``
+        (:class:`~mammut_det.generation.GenerationConfig` fields: ``num_beams``,
+        ``max_new_tokens`` (``None``: up to the context length), ...) says otherwise, with the
+        key/value cache. ``prompts`` (one per image) are teacher-forced prefixes, not repeated in
+        the output."""
+        # generation sits above the models (it drives the decoder), hence the late import
+        from ..generation import GenerationConfig, generate_text, prompted_row
         _, image_tokens = self.visual(images)
-        kv = self.image_kv(image_tokens)
-        tok = self.tokenizer
-        limit = self.text.context_length - 1
-        steps = min(max_new_tokens or limit, limit)
-        seq = torch.full((images.shape[0], 1), tok.sot_id, dtype=torch.long,
-                         device=images.device)
-        done = torch.zeros(images.shape[0], dtype=torch.bool, device=images.device)
-        for _ in range(steps):
-            nxt = self.text.generate_logits(seq, kv)[:, -1].argmax(dim=-1)
-            nxt = torch.where(done, torch.full_like(nxt, tok.pad_id), nxt)
-            seq = torch.cat([seq, nxt[:, None]], dim=1)
-            done |= nxt == tok.eot_id
-            if bool(done.all()):
-                break
-        return [tok.decode(row.tolist()) for row in seq]
+        if generation.get('max_new_tokens') is None:
+            generation['max_new_tokens'] = self.text.context_length
+        prefixes = [prompted_row(self.tokenizer, p, None)[0]
+                    for p in (prompts or [''] * images.shape[0])]
+        return generate_text(self.text, self.tokenizer, self.image_kv(image_tokens), prefixes,
+                             GenerationConfig(**generation))
 
     def predict(self, inputs: Tensor,
                 data_samples: list[BaseDataElement] | None = None) -> list[BaseDataElement]:
@@ -253,7 +254,7 @@ class MaMMUT(BaseModel):
         image_emb = self.encode_image(inputs)
         has_text = all('text_tokens' in s or 'caption' in s for s in data_samples)
         text_emb = self.encode_text(self.batch_tokens(data_samples)) if has_text else None
-        generated = (self.generate(inputs, self.test_cfg['max_new_tokens'])
+        generated = (self.generate(inputs, max_new_tokens=self.test_cfg['max_new_tokens'])
                      if self.test_cfg['generate_captions'] else None)
         for i, sample in enumerate(data_samples):
             sample.image_embedding = image_emb[i]
