@@ -38,34 +38,35 @@ class MaMMUTGenerator(MaMMUT):
         prompt: the prompt template (``str.format`` names of sample fields).
         target_key: the sample field the model learns to generate.
         pred_key: the sample field predictions are written to.
+        max_prompt_tokens: ids of the prompt kept (``None``: half the context length).
         generation: :class:`~mammut_det.generation.GenerationConfig` fields (``num_beams``,
             ``max_new_tokens``, ``min_new_tokens``, ``length_penalty``, ``repetition_penalty``).
         **kwargs: :class:`MaMMUT` arguments.
     """
 
     def __init__(self, prompt: str = '', target_key: str = 'caption',
-                 pred_key: str = 'pred_caption', generation: dict | None = None,
-                 **kwargs) -> None:
+                 pred_key: str = 'pred_caption', max_prompt_tokens: int | None = None,
+                 generation: dict | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.prompt = prompt
         self.target_key = target_key
         self.pred_key = pred_key
+        self.max_prompt_tokens = max_prompt_tokens
         self.generation = GenerationConfig(**(generation or {}))
 
     # -- inputs -----------------------------------------------------------------------------
     def visual_tokens(self, inputs: Tensor) -> Tensor:
-        """The decoder's cross-attention inputs [B, S, text width] for images [B, 3, H, W] or
+        """The image encoder's output tokens [B, S, vision width] for images [B, 3, H, W] or
         clips [B, 3, T, H, W] (or [B, V, 3, T, H, W], V views of a clip, whose tokens are put
-        side by side: the decoder attends to all of them)."""
+        side by side: the decoder attends to all of them); ``image_kv`` maps them to the
+        decoder's cross-attention inputs."""
         if inputs.dim() == 6:
             b, views = inputs.shape[:2]
             tokens = self.visual_tokens(inputs.flatten(0, 1))
             return tokens.view(b, views * tokens.shape[1], -1)
         if inputs.dim() == 5:
-            tokens = self.visual.clip_tokens(inputs)
-        else:
-            tokens = self.visual.forward_tokens(inputs)
-        return self.image_kv(tokens)
+            return self.visual.clip_tokens(inputs)
+        return self.visual.forward_tokens(inputs)
 
     def sample_rows(self, data_samples: Sequence[BaseDataElement],
                     with_target: bool) -> tuple[list[list[int]], list[int]]:
@@ -82,7 +83,7 @@ class MaMMUTGenerator(MaMMUT):
                     raise KeyError(f'{where}: no {self.target_key!r} string to train on')
                 fields = {k: s.get(k) for k in prompt_fields(self.prompt) if k in s}
                 row, n = prompted_row(self.tokenizer, format_prompt(self.prompt, fields, where),
-                                      target)
+                                      target, self.max_prompt_tokens)
             rows.append(row if with_target else row[:n])
             lengths.append(n)
         return rows, lengths
@@ -112,8 +113,8 @@ class MaMMUTGenerator(MaMMUT):
         if data_samples is None:
             data_samples = [BaseDataElement() for _ in range(inputs.shape[0])]
         rows, _ = self.sample_rows(data_samples, with_target=False)
-        texts = generate_text(self.text, self.tokenizer, self.visual_tokens(inputs), rows,
-                              self.generation)
+        texts = generate_text(self.text, self.tokenizer,
+                              self.image_kv(self.visual_tokens(inputs)), rows, self.generation)
         for sample, text in zip(data_samples, texts):
             sample.set_field(text, self.pred_key)
         return data_samples

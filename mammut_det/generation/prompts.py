@@ -8,10 +8,11 @@ and the loss covers the target's ids and the end token only. In decoding the pre
 so a target's ids are the same whatever the prompt (a byte-level BPE would otherwise merge the
 space before the target's first word differently).
 
-Lengths: the prompt keeps its first ``context_length - 2`` ids, then the row its first
-``context_length`` ids with the last set to the end token (open_clip's rule), so a very long
-prompt leaves the target little or no room. The real positions of a row are found from its end
-token (:func:`mammut_det.text.real_token_mask`), never from the pad id.
+Lengths: the prompt keeps its first ``max_prompt_tokens`` ids (default half the context
+length), whatever the target, so that the prompt a model sees never depends on the answer; the
+row then keeps its first ``context_length`` ids with the last set to the end token (open_clip's
+rule), in decoding generation stops at the context length. The real positions of a row are
+found from its end token (:func:`mammut_det.text.real_token_mask`), never from the pad id.
 """
 from __future__ import annotations
 
@@ -37,19 +38,22 @@ def format_prompt(prompt: str, fields: Mapping, where: str = 'sample') -> str:
     return prompt.format(**{n: fields[n] for n in prompt_fields(prompt)})
 
 
-def prompted_row(tokenizer: BaseTokenizer, prompt: str, target: str | None) -> tuple[list[int],
-                                                                                    int]:
+def prompted_row(tokenizer: BaseTokenizer, prompt: str, target: str | None,
+                 max_prompt_tokens: int | None = None) -> tuple[list[int], int]:
     """Ids of ``<start> prompt target <end>`` (only ``<start> prompt`` when ``target`` is None)
-    and the prompt length (the start token included): the positions the loss skips."""
+    and the prompt length (the start token included): the positions the loss skips. The prompt
+    keeps its first ``max_prompt_tokens`` ids (``None``: half the context length)."""
     limit = tokenizer.context_length
-    prompt_ids = tokenizer.encode_batch([prompt])[0][:limit - 2] if prompt else []
-    prefix = [tokenizer.sot_id, *prompt_ids]
+    keep = limit // 2 if max_prompt_tokens is None else max_prompt_tokens
+    if not 0 <= keep <= limit - 2:
+        raise ValueError(f'max_prompt_tokens must be in [0, {limit - 2}] for a context of '
+                         f'{limit}, got {max_prompt_tokens}')
+    prefix = [tokenizer.sot_id, *(tokenizer.encode_batch([prompt])[0][:keep] if prompt else [])]
     if target is None:
         return prefix, len(prefix)
     row = [*prefix, *tokenizer.encode_batch([target])[0], tokenizer.eot_id][:limit]
     row[-1] = tokenizer.eot_id
     return row, len(prefix)
-
 
 def target_mask(tokens: Tensor, prompt_lengths: Tensor, eot_id: int) -> Tensor:
     """Bool [B, L - 1] over the next-token targets ``tokens[:, 1:]`` of right-padded rows

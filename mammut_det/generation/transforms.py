@@ -26,18 +26,20 @@ class TokenizePrompted(BaseTransform):
         tokenizer: a tokenizer config or instance, the model's.
         prompt: the prompt template (``'{question}'``, ``'a photo of'``, ``''``).
         target_key: the field to generate (``'caption'``, ``'answer'``).
+        max_prompt_tokens: ids of the prompt kept (``None``: half the context), the model's.
     """
 
     def __init__(self, tokenizer: dict | BaseTokenizer, prompt: str = '',
-                 target_key: str = 'caption') -> None:
+                 target_key: str = 'caption', max_prompt_tokens: int | None = None) -> None:
         self.tokenizer = TOKENIZERS.build(tokenizer) if isinstance(tokenizer, dict) else tokenizer
         self.prompt = prompt
         self.target_key = target_key
+        self.max_prompt_tokens = max_prompt_tokens
 
     def transform(self, results: dict) -> dict:
         where = str(results.get('img_path', results.get('filename', 'sample')))
         row, n = prompted_row(self.tokenizer, format_prompt(self.prompt, results, where),
-                              results.get(self.target_key))
+                              results.get(self.target_key), self.max_prompt_tokens)
         results['text_tokens'] = torch.tensor(row, dtype=torch.long)
         results['prompt_length'] = n
         return results
