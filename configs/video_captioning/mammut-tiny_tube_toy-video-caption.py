@@ -6,7 +6,8 @@
 #   python tools/test.py configs/video_captioning/mammut-tiny_tube_toy-video-caption.py \
 #       work_dirs/mammut-tiny_tube_toy-video-caption/epoch_12.pth
 _base_ = ['../_base_/models/mammut_tiny_video_generator.py', './_base_/video_caption_task.py',
-          '../_base_/datasets/toy_video_clips.py', '../video/_base_/video_runtime.py']
+          '../_base_/datasets/toy_video_clips.py', '../_base_/schedules/video_toy_adamw.py',
+          '../video/_base_/toy_video_runtime.py']
 
 data_root = 'data/toy_video_captions/'
 tokenizer_cfg = dict(type='BPETokenizer', path=data_root + 'tokenizer.json', context_length=32)

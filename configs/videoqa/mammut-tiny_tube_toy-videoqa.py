@@ -7,7 +7,8 @@
 #   python tools/test.py configs/videoqa/mammut-tiny_tube_toy-videoqa.py \
 #       work_dirs/mammut-tiny_tube_toy-videoqa/epoch_12.pth
 _base_ = ['../_base_/models/mammut_tiny_video_generator.py', './_base_/videoqa_task.py',
-          '../_base_/datasets/toy_video_clips.py', '../video/_base_/video_runtime.py']
+          '../_base_/datasets/toy_video_clips.py', '../_base_/schedules/video_toy_adamw.py',
+          '../video/_base_/toy_video_runtime.py']
 
 data_root = 'data/toy_videoqa/'
 tokenizer_cfg = dict(type='BPETokenizer', path=data_root + 'tokenizer.json', context_length=32)
@@ -28,17 +29,3 @@ val_dataloader = dict(
                  data_prefix=dict(video=data_root + 'videos'), pipeline=test_pipeline,
                  test_mode=True))
 test_dataloader = val_dataloader
-
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=12, val_interval=12)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
-optim_wrapper = dict(optimizer=dict(type='AdamW', lr=2e-3, weight_decay=0.05),
-                     clip_grad=dict(max_norm=1.0))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=2,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=10, eta_min=1e-5, by_epoch=True, begin=2, end=12,
-         convert_to_iter_based=True),
-]
-default_hooks = dict(logger=dict(interval=8),
-                     checkpoint=dict(interval=12, save_best=None, max_keep_ckpts=1))
