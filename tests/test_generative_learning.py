@@ -6,7 +6,6 @@ from __future__ import annotations
 import os.path as osp
 
 import pytest
-import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
@@ -15,15 +14,6 @@ from mammut_det.video.toy import make_moving_dataset
 from mammut_det.vqa import majority_baseline, make_toy_videoqa, make_toy_vqa
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-
-
-@pytest.fixture
-def one_thread():
-    """Tiny models on a shared 2-core machine run far faster single-threaded."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def toy_config(config: str, work_dir, tokenizer: str, **loaders: dict) -> Config:

@@ -8,7 +8,8 @@
 #   python tools/test.py configs/captioning/mammut-tiny_toy-karpathy.py \
 #       work_dirs/mammut-tiny_toy-karpathy/iter_400.pth
 _base_ = ['../_base_/models/mammut_tiny.py', './_base_/caption_task.py',
-          '../_base_/schedules/finetune_tiny_adamw.py', '../_base_/generative_runtime.py']
+          '../_base_/datasets/generative_loaders.py', '../_base_/schedules/finetune_tiny_adamw.py',
+          '../_base_/generative_runtime.py']
 
 data_root = 'data/toy_karpathy/'
 tokenizer_cfg = dict(type='BPETokenizer', path=data_root + 'tokenizer.json', context_length=32)
@@ -21,17 +22,11 @@ pipeline = [
 ]
 karpathy = dict(type='KarpathyCaptionDataset', data_root=data_root,
                 ann_file='dataset_toy.json', data_prefix=dict(img_path=''), pipeline=pipeline)
-train_dataloader = dict(
-    batch_size=32, num_workers=2, persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    collate_fn=dict(type='pseudo_collate'),
-    dataset=dict(karpathy, split='train'))
-val_dataloader = dict(
-    batch_size=50, num_workers=1, persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='pseudo_collate'),
-    dataset=dict(karpathy, split='val', test_mode=True))
-test_dataloader = dict(val_dataloader, dataset=dict(karpathy, split='test', test_mode=True))
+train_dataloader = dict(num_workers=2, dataset=dict(karpathy, split='train'))
+val_dataloader = dict(batch_size=50, num_workers=1,
+                      dataset=dict(karpathy, split='val', test_mode=True))
+test_dataloader = dict(batch_size=50, num_workers=1,
+                       dataset=dict(karpathy, split='test', test_mode=True))
 val_evaluator = dict(type='CaptionMetric', scorers=('bleu', 'rouge', 'cider'))
 test_evaluator = val_evaluator
 

@@ -33,6 +33,7 @@ class MaMMUTGenerator(MaMMUT):
     teacher-forced), averaged over those tokens of the global batch (``MaMMUT._caption_loss``).
     ``predict`` decodes after ``<start> prompt`` as ``generation`` says and sets ``pred_key``
     (``'pred_caption'``, ``'pred_answer'``) on each sample, the string the task metrics read.
+    ``forward`` dispatches as :class:`MaMMUT`'s (``'tensor'`` gives its image embeddings).
 
     Args:
         prompt: the prompt template (``str.format`` names of sample fields).
@@ -118,13 +119,3 @@ class MaMMUTGenerator(MaMMUT):
         for sample, text in zip(data_samples, texts):
             sample.set_field(text, self.pred_key)
         return data_samples
-
-    def forward(self, inputs: Tensor, data_samples: list[BaseDataElement] | None = None,
-                mode: str = 'tensor'):
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'predict':
-            return self.predict(inputs, data_samples)
-        if mode == 'tensor':
-            return self.visual_tokens(inputs)
-        raise RuntimeError(f'invalid mode {mode!r}; use loss, predict or tensor')

@@ -6,6 +6,7 @@
 # prompt "a photo of" is teacher-forced before every caption (as open_clip's CoCa captions are
 # prompted), the caption is generated after it.
 _base_ = ['./caption_task.py', '../../_base_/datasets/image_text_224.py',
+          '../../_base_/datasets/generative_loaders.py', '../../_base_/schedules/finetune_adamw.py',
           '../../_base_/generative_runtime.py']
 
 caption_generator = dict(prompt='a photo of')
@@ -18,33 +19,21 @@ train_pipeline = _base_.image_train_transforms + [tokenize, pack]
 test_pipeline = _base_.image_test_transforms + [tokenize, pack]
 karpathy = dict(type='KarpathyCaptionDataset', data_root=data_root,
                 ann_file='annotations/dataset_coco.json', data_prefix=dict(img_path=''))
-train_dataloader = dict(
-    batch_size=32, num_workers=8, persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    collate_fn=dict(type='pseudo_collate'),
-    dataset=dict(karpathy, split=('train', 'restval'), pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=64, num_workers=8, persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='pseudo_collate'),
-    dataset=dict(karpathy, split='val', pipeline=test_pipeline, test_mode=True))
-test_dataloader = dict(val_dataloader, dataset=dict(val_dataloader['dataset'], split='test'))
+train_dataloader = dict(dataset=dict(karpathy, split=('train', 'restval'),
+                                     pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(karpathy, split='val', pipeline=test_pipeline,
+                                   test_mode=True))
+test_dataloader = dict(dataset=dict(karpathy, split='test', pipeline=test_pipeline,
+                                    test_mode=True))
 test_evaluator = dict(type='CaptionMetric',
                       results_file='work_dirs/coco_karpathy_test_captions.json')
 
-# AdamW, warm-up then cosine; about 5 epochs of the 566,747 training captions at 8 x 32.
+# about 5 epochs of the 566,747 training captions at 8 GPUs x 32, warm-up then cosine
 max_iters = 11000
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=2000)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
-optim_wrapper = dict(optimizer=dict(type='AdamW', lr=1e-5, betas=(0.9, 0.999),
-                                    weight_decay=0.05),
-                     clip_grad=dict(max_norm=1.0),
-                     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=500),
     dict(type='CosineAnnealingLR', T_max=max_iters - 500, by_epoch=False, begin=500,
          end=max_iters, eta_min_ratio=0.01),
 ]
 default_hooks = dict(checkpoint=dict(interval=2000))
-auto_scale_lr = dict(enable=False, base_batch_size=256)

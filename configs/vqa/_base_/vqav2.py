@@ -7,6 +7,7 @@
 # (the official VQA accuracy); the test loader answers test-dev (no annotations), for which
 # VQAAccuracy writes the submission file only.
 _base_ = ['./vqa_task.py', '../../_base_/datasets/image_text_224.py',
+          '../../_base_/datasets/generative_loaders.py', '../../_base_/schedules/finetune_adamw.py',
           '../../_base_/generative_runtime.py']
 
 data_root = 'data/vqav2/'
@@ -15,47 +16,28 @@ tokenize = dict(type='TokenizePrompted', tokenizer=_base_.clip_tokenizer,
 pack = dict(type='PackCaptionInputs', meta_keys=_base_.vqa_meta_keys)
 train_pipeline = _base_.image_train_transforms + [tokenize, pack]
 test_pipeline = _base_.image_test_transforms + [tokenize, pack]
-train_dataloader = dict(
-    batch_size=32, num_workers=8, persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    collate_fn=dict(type='pseudo_collate'),
-    dataset=dict(type='VQAv2Dataset', data_root=data_root,
+vqa_train = dict(type='VQAv2Dataset', data_root=data_root,
                  ann_file='v2_OpenEnded_mscoco_train2014_questions.json',
                  answer_file='v2_mscoco_train2014_annotations.json',
                  img_pattern='COCO_train2014_{image_id:012d}.jpg',
-                 data_prefix=dict(img_path='train2014'), pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=64, num_workers=8, persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='pseudo_collate'),
-    dataset=dict(type='VQAv2Dataset', data_root=data_root,
-                 ann_file='v2_OpenEnded_mscoco_val2014_questions.json',
-                 answer_file='v2_mscoco_val2014_annotations.json',
-                 img_pattern='COCO_val2014_{image_id:012d}.jpg',
-                 data_prefix=dict(img_path='val2014'), pipeline=test_pipeline, test_mode=True))
-test_dataloader = dict(
-    val_dataloader,
-    dataset=dict(val_dataloader['dataset'],
-                 ann_file='v2_OpenEnded_mscoco_test-dev2015_questions.json', answer_file=None,
-                 img_pattern='COCO_test2015_{image_id:012d}.jpg',
-                 data_prefix=dict(img_path='test2015')))
-val_evaluator = dict(type='VQAAccuracy')
+                 data_prefix=dict(img_path='train2014'), pipeline=train_pipeline)
+vqa_val = dict(vqa_train, ann_file='v2_OpenEnded_mscoco_val2014_questions.json',
+               answer_file='v2_mscoco_val2014_annotations.json',
+               img_pattern='COCO_val2014_{image_id:012d}.jpg',
+               data_prefix=dict(img_path='val2014'), pipeline=test_pipeline, test_mode=True)
+train_dataloader = dict(dataset=vqa_train)
+val_dataloader = dict(dataset=vqa_val)
+test_dataloader = dict(dataset=dict(
+    vqa_val, ann_file='v2_OpenEnded_mscoco_test-dev2015_questions.json', answer_file=None,
+    img_pattern='COCO_test2015_{image_id:012d}.jpg', data_prefix=dict(img_path='test2015')))
 test_evaluator = dict(type='VQAAccuracy', results_file='work_dirs/vqav2_test-dev_results.json')
 
-# AdamW, warm-up then cosine; about 10 epochs of VQAv2 train (443,757 questions) at 8 x 32.
+# about 10 epochs of VQAv2 train (443,757 questions) at 8 GPUs x 32, warm-up then cosine
 max_iters = 140000
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=20000)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
-optim_wrapper = dict(optimizer=dict(type='AdamW', lr=1e-5, betas=(0.9, 0.999),
-                                    weight_decay=0.05),
-                     clip_grad=dict(max_norm=1.0),
-                     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=2000),
     dict(type='CosineAnnealingLR', T_max=max_iters - 2000, by_epoch=False, begin=2000,
          end=max_iters, eta_min_ratio=0.01),
 ]
 default_hooks = dict(checkpoint=dict(interval=20000))
-# lr above is for 8 GPUs x 32 questions; `--auto-scale-lr` rescales it to the actual batch.
-auto_scale_lr = dict(enable=False, base_batch_size=256)
