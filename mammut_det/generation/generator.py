@@ -102,8 +102,8 @@ class MaMMUTGenerator(MaMMUT):
         loss = self._caption_loss(self.visual_tokens(inputs), tokens, mask)
         unused = self._pass_only_parameters('contrastive')
         if not getattr(self.visual, 'use_tubes', True):
-            unused += [p for n, p in self.visual.named_parameters()
-                       if n.startswith('tube_convs.') or n == 'pos_gate']
+            params = dict(self.visual.named_parameters())
+            unused += [params[k] for k in self.visual.video_only_keys]
         return dict(loss_caption=loss + 0.0 * sum(p.sum() for p in unused))
 
     # -- inference --------------------------------------------------------------------------

@@ -70,7 +70,9 @@ class Attention(nn.Module):
             q = self._heads(F.linear(x, self.in_proj_weight[:c], self.in_proj_bias[:c]))
             k, v = kv if isinstance(kv, tuple) else self.project_kv(kv)
         b, h, n, d = q.shape
-        group = b // k.shape[0]
+        group, rest = divmod(b, k.shape[0])
+        if rest:
+            raise ValueError(f'{b} query rows cannot share the keys of {k.shape[0]} rows')
         if group > 1:  # rows that share an image attend to it together, as extra queries
             q = q.reshape(k.shape[0], group, h, n, d).transpose(1, 2).reshape(-1, h, group * n, d)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal)
