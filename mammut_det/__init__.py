@@ -14,6 +14,7 @@ from . import (  # noqa: E402,F401
     detection,
     engine,
     evaluation,
+    generation,
     models,
     text,
     video,

@@ -27,6 +27,8 @@ SCENARIOS = {
     'infonce-local': (dict(contrastive_loss='infonce', local_loss=True), CON),
     'caption': (dict(), GEN),
     'both-local': (dict(local_loss=True), BOTH),
+    # answer-only caption loss of the generative fine-tuning model, questions as prompts
+    'generator': (dict(type='MaMMUTGenerator', prompt='{question}', target_key='caption'), GEN),
 }
 STEPS = 3
 
@@ -35,7 +37,9 @@ def batch(step: int, rows: slice) -> tuple[torch.Tensor, list[BaseDataElement]]:
     g = torch.Generator().manual_seed(100 + step)
     images = torch.randn(2 * PER_RANK, 3, 32, 32, generator=g)[rows]
     captions = CAPTIONS[step % 2:] + CAPTIONS[:step % 2]
-    return images, [BaseDataElement(metainfo=dict(caption=c)) for c in captions[rows]]
+    questions = captions[3:] + captions[:3]
+    return images, [BaseDataElement(metainfo=dict(caption=c, question=q))
+                    for c, q in zip(captions[rows], questions[rows])]
 
 
 def build(cfg: dict, extra: dict, weights: dict):

@@ -1,21 +1,5 @@
 # Runtime of MaMMUT pretraining: iteration-based loop, the two-pass schedule hook, retrieval val.
-default_scope = None
-custom_imports = dict(imports=['mammut_det'], allow_failed_imports=False)
-default_hooks = dict(
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=20),
-    param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=500, by_epoch=False, max_keep_ckpts=2,
-                    save_last=True),
-    sampler_seed=dict(type='DistSamplerSeedHook'),
-)
+_base_ = ['./iter_runtime.py']
 # The order of the two passes is shuffled every iteration; weights are equal (paper default).
 custom_hooks = [dict(type='TwoPassScheduleHook', weights=dict(contrastive=1.0, generative=1.0),
                      shuffle=True)]
-env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-               dist_cfg=dict(backend='nccl'))
-log_processor = dict(type='LogProcessor', window_size=20, by_epoch=False)
-log_level = 'INFO'
-load_from = None
-resume = False
-randomness = dict(seed=0, deterministic=False)

@@ -1,7 +1,8 @@
 # A tiny MaMMUTTubeViT trained from scratch on the moving-dot toy videos (16 frames, 32 px):
 # the smallest end-to-end video run, used by tests/test_video_learning.py.
 # Data: `python -m mammut_det.video.toy data/toy_video`.
-_base_ = ['../_base_/datasets/toy_video.py', './_base_/video_runtime.py']
+_base_ = ['../_base_/datasets/toy_video.py', '../_base_/schedules/video_toy_adamw.py',
+          './_base_/toy_video_runtime.py']
 model = dict(
     type='Recognizer3D',
     backbone=dict(type='MaMMUTTubeViT', clip_len=16, img_size=32, patch_size=8, width=64,
@@ -10,16 +11,3 @@ model = dict(
                   average_clips='prob', topk=(1,)),
     data_preprocessor=dict(type='ActionDataPreprocessor', mean=[122.8, 116.3, 104.0],
                            std=[68.5, 66.6, 70.3], format_shape='NCTHW'))
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=12, val_interval=12)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
-optim_wrapper = dict(optimizer=dict(type='AdamW', lr=2e-3, weight_decay=0.05),
-                     clip_grad=dict(max_norm=1.0))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=3,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=9, eta_min=1e-5, by_epoch=True, begin=3, end=12,
-         convert_to_iter_based=True),
-]
-default_hooks = dict(logger=dict(interval=8),
-                     checkpoint=dict(interval=12, save_best=None, max_keep_ckpts=1))

@@ -132,9 +132,12 @@ class MaMMUT(BaseModel):
     def tokenize(self, texts: str | Sequence[str]) -> Tensor:
         """Strings -> token ids [B, L] on the model's device, padded to the longest text
         (to ``context_length`` for ``mean_all`` pooling)."""
-        length = self.text.context_length if self.text.fixed_length else None
-        return self.tokenizer.pad(self.tokenizer.token_ids(texts), length).to(
-            self.logit_scale.device)
+        return self.pad_ids(self.tokenizer.token_ids(texts)).to(self.logit_scale.device)
+
+    def pad_ids(self, rows: Sequence[Sequence[int] | Tensor]) -> Tensor:
+        """Id rows -> [B, L] where they are, padded as :meth:`tokenize`."""
+        return self.tokenizer.pad(rows, self.text.context_length if self.text.fixed_length
+                                  else None)
 
     def batch_tokens(self, data_samples: Sequence[BaseDataElement]) -> Tensor:
         """The captions of a batch as padded ids [B, L]: the samples' ``text_tokens`` when every
@@ -148,10 +151,16 @@ class MaMMUT(BaseModel):
             rows = [s.text_tokens for s in data_samples]
         else:
             rows = self.tokenizer.token_ids([s.caption for s in data_samples])
-        tokens = self.tokenizer.pad(rows, self.text.context_length if self.text.fixed_length
-                                    else None)
+        return self.prepare_text(self.pad_ids(rows))
+
+    def prepare_text(self, tokens: Tensor, target_mask: Tensor | None = None) -> TextBatch:
+        """Padded ids [B, L], where they were made -> a :class:`TextBatch` on the model's device.
+        ``target_mask`` [B, L - 1] picks the next-token targets (over ``tokens[:, 1:]``); by
+        default every real one."""
         valid = self.tokenizer.real_mask(tokens)
-        target_index = valid[:, 1:].flatten().nonzero()[:, 0]
+        if target_mask is None:
+            target_mask = valid[:, 1:]
+        target_index = target_mask.flatten().nonzero()[:, 0]
         targets = tokens[:, 1:].flatten()[target_index]
         return TextBatch(tokens, valid, target_index, targets).to(self.logit_scale.device)
 
@@ -258,24 +267,22 @@ class MaMMUT(BaseModel):
 
     # -- inference --------------------------------------------------------------------------
     @torch.no_grad()
-    def generate(self, images: Tensor, max_new_tokens: int | None = None) -> list[str]:
-        """Greedy captions for ``images`` [B, 3, H, W] (preprocessed)."""
+    def generate(self, images: Tensor, prompts: Sequence[str] | None = None,
+                 **generation) -> list[str]:
+        """Captions for ``images`` [B, 3, H, W] (preprocessed), greedy unless ``generation``
+        (:class:`~mammut_det.generation.GenerationConfig` fields: ``num_beams``,
+        ``max_new_tokens`` (``None``: up to the context length), ...) says otherwise, with the
+        key/value cache. ``prompts`` (one per image) are teacher-forced prefixes, not repeated in
+        the output."""
+        # generation sits above the models (it drives the decoder), hence the late import
+        from ..generation import GenerationConfig, generate_text, prompted_row
         _, image_tokens = self.visual(images)
-        kv = self.image_kv(image_tokens)
-        tok = self.tokenizer
-        limit = self.text.context_length - 1
-        steps = min(max_new_tokens or limit, limit)
-        seq = torch.full((images.shape[0], 1), tok.sot_id, dtype=torch.long,
-                         device=images.device)
-        done = torch.zeros(images.shape[0], dtype=torch.bool, device=images.device)
-        for _ in range(steps):
-            nxt = self.text.generate_logits(seq, kv)[:, -1].argmax(dim=-1)
-            nxt = torch.where(done, torch.full_like(nxt, tok.pad_id), nxt)
-            seq = torch.cat([seq, nxt[:, None]], dim=1)
-            done |= nxt == tok.eot_id
-            if bool(done.all()):
-                break
-        return [tok.decode(row.tolist()) for row in seq]
+        if generation.get('max_new_tokens') is None:
+            generation['max_new_tokens'] = self.text.context_length
+        prefixes = [prompted_row(self.tokenizer, p, None)[0]
+                    for p in (prompts or [''] * images.shape[0])]
+        return generate_text(self.text, self.tokenizer, self.image_kv(image_tokens), prefixes,
+                             GenerationConfig(**generation))
 
     def predict(self, inputs: Tensor,
                 data_samples: list[BaseDataElement] | None = None) -> list[BaseDataElement]:
@@ -294,7 +301,7 @@ class MaMMUT(BaseModel):
             text_emb = flat.split([len(g) for g in groups])
         elif all('text_tokens' in s or 'caption' in s for s in data_samples):
             text_emb = self.encode_text(self.batch_tokens(data_samples))
-        generated = (self.generate(inputs, self.test_cfg['max_new_tokens'])
+        generated = (self.generate(inputs, max_new_tokens=self.test_cfg['max_new_tokens'])
                      if self.test_cfg['generate_captions'] else None)
         for i, sample in enumerate(data_samples):
             sample.image_embedding = image_emb[i]

@@ -1,12 +1,14 @@
 """The MaMMUT text decoder: one stack of layers run in two passes that share every weight."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from .layers import Block, CrossAttentionBlock
+from .layers import Block, CrossAttentionBlock, KeyValueCache
 
 
 @MODELS.register_module()
@@ -18,7 +20,8 @@ class TextDecoder(BaseModule):
 
     Contrastive pass (:meth:`encode`): bidirectional, cross-attention off, so the text never sees
     the image; pooled over the sequence, then projected. Generative pass (:meth:`generate_logits`):
-    causal, cross-attention on, LM head over the vocabulary.
+    causal, cross-attention on, LM head over the vocabulary; :meth:`forward_cached` is the same pass
+    one step at a time with a key/value cache, for decoding (:mod:`mammut_det.generation`).
 
     Which positions are real is given by the caller as a mask (``valid`` [B, L], True up to and
     including the end token; :func:`mammut_det.text.real_token_mask`), never read from the pad id:
@@ -114,6 +117,30 @@ class TextDecoder(BaseModule):
             x = blk(x, is_causal=True)
             if i % self.cross_attn_every == 0:
                 x = self.cross_attn[i // self.cross_attn_every](x, image_tokens)
+        return self.ln_final(x)
+
+    def cross_kv(self, image_tokens: Tensor) -> list[tuple[Tensor, Tensor]]:
+        """Keys and values of ``image_tokens`` [B, S, width] for every cross-attention block
+        (each [B, heads, S, width / heads]), computed once per image for decoding."""
+        return [blk.image_kv(image_tokens) for blk in self.cross_attn]
+
+    def forward_cached(self, tokens: Tensor, positions: Tensor,
+                       cross_kv: list[tuple[Tensor, Tensor]], caches: Sequence[KeyValueCache],
+                       attn_mask: Tensor | None = None, is_causal: bool = False) -> Tensor:
+        """The generative pass over new tokens only, for decoding: ``tokens`` [B, L] at
+        ``positions`` [B, L] -> hidden states [B, L, width] after ``ln_final``.
+
+        Each self-attention layer ``i`` attends to the keys and values ``caches[i]`` holds (this
+        call's are appended to it); ``attn_mask`` [B, 1, L, cached + L] (True: allowed) or
+        ``is_causal`` (an empty cache) says which. Cross-attention uses ``cross_kv`` from
+        :meth:`cross_kv` (for B' images, B' dividing B: runs of B / B' rows share an image).
+        With empty caches and ``is_causal`` this equals :meth:`forward_generative`."""
+        x = self.token_embedding(tokens) + self.positional_embedding[positions]
+        for i, blk in enumerate(self.resblocks):
+            x = blk(x, attn_mask=attn_mask, is_causal=is_causal, cache=caches[i])
+            if i % self.cross_attn_every == 0:
+                j = i // self.cross_attn_every
+                x = self.cross_attn[j](x, cross_kv[j])
         return self.ln_final(x)
 
     def generate_logits(self, tokens: Tensor, image_tokens: Tensor) -> Tensor:

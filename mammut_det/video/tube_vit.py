@@ -159,15 +159,28 @@ class MaMMUTTubeViT(MaMMUTViT):
             x = blk(x)
         return x
 
+    def clip_tokens(self, video: Tensor) -> Tensor:
+        """Tokens a decoder cross-attends to, [B, N, C]: :meth:`forward_tokens` (frame and tube
+        tokens through the blocks together); without tubes (``use_tubes=False``), each frame's
+        own image-model tokens side by side, with nothing that tells the frames' order."""
+        if self.use_tubes:
+            return self.forward_tokens(video)
+        tokens = super().forward_tokens(self._frames(video))
+        return tokens.reshape(video.shape[0], -1, self.width)
+
+    def _frames(self, video: Tensor, frame_indices: Sequence[int] | None = None) -> Tensor:
+        """The frames ``frame_indices`` (default :meth:`frame_indices`) of ``video`` as images
+        [B * F, 3, H, W], clip-major."""
+        idx = (list(frame_indices) if frame_indices is not None
+               else self.frame_indices(video.shape[2]))
+        return video[:, :, idx].transpose(1, 2).flatten(0, 1)
+
     def forward_frames(self, video: Tensor, frame_indices: Sequence[int] | None = None) -> Tensor:
         """Image model frame by frame, features averaged: [B, 3, T, H, W] -> [B, embed_dim].
 
         ``frame_indices`` default to :meth:`frame_indices`."""
-        idx = list(frame_indices) if frame_indices is not None else self.frame_indices(
-            video.shape[2])
-        frames = video[:, :, idx].transpose(1, 2).flatten(0, 1)
-        feats = super().pool(super().forward_tokens(frames))
-        return feats.view(video.shape[0], len(idx), -1).mean(dim=1)
+        feats = super().pool(super().forward_tokens(self._frames(video, frame_indices)))
+        return feats.view(video.shape[0], -1, feats.shape[-1]).mean(dim=1)
 
     def forward(self, video: Tensor) -> Tensor:
         """``video`` [B, 3, T, H, W] -> pooled clip feature [B, embed_dim]."""

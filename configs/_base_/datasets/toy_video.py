@@ -1,27 +1,12 @@
 # The moving-dot toy videos (`python -m mammut_det.video.toy data/toy_video`): 16 frames of
 # 32 px, two classes told apart only by the direction of motion. No flips: a flip swaps the labels.
+_base_ = ['./toy_video_clips.py']
 dataset_type = 'CheckedVideoDataset'
 data_root = 'data/toy_video'
-clip_len = 16
+clip_len = _base_.toy_clip_len
 classes = ('moving left', 'moving right')
-train_pipeline = [
-    dict(type='DecordInit'),
-    dict(type='SampleFrames', clip_len=clip_len, frame_interval=1, num_clips=1,
-         out_of_bound_opt='loop'),
-    dict(type='DecordDecode'),
-    dict(type='Resize', scale=(32, 32), keep_ratio=False),
-    dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs'),
-]
-val_pipeline = [
-    dict(type='DecordInit'),
-    dict(type='SampleFrames', clip_len=clip_len, frame_interval=1, num_clips=1, test_mode=True,
-         out_of_bound_opt='loop'),
-    dict(type='DecordDecode'),
-    dict(type='Resize', scale=(32, 32), keep_ratio=False),
-    dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs'),
-]
+train_pipeline = _base_.toy_clip_train_transforms + [dict(type='PackActionInputs')]
+val_pipeline = _base_.toy_clip_test_transforms + [dict(type='PackActionInputs')]
 train_dataloader = dict(
     batch_size=16, num_workers=0,
     sampler=dict(type='DefaultSampler', shuffle=True),
