@@ -88,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     summary = infer_folder(inferencer, args.input, args.out_dir, score_thr=args.score_thr,
                            batch_size=args.batch_size, frame_stride=args.frame_stride,
                            settings=settings)
-    done = [f'{summary["num_processed"]} of {summary["num_images"]} images']
+    done = []
+    if summary['num_images'] or not summary['num_videos']:
+        done.append(f'{summary["num_processed"]} of {summary["num_images"]} images')
     if summary['num_videos']:
         done.append(f'{summary["num_videos_processed"]} of {summary["num_videos"]} videos '
                     f'({summary["num_frames"]} frames)')

@@ -71,7 +71,7 @@ def infer_folder(inferencer: OVDetInferencer, source: str, out_dir: str, score_t
         console.print(f'[yellow]skipped[/yellow] {rel}: {reason}', markup=True, highlight=False)
 
     with progress_bar(console) as progress:
-        task = progress.add_task('Images', total=len(images))
+        task = progress.add_task('Images', total=len(images), visible=bool(images))
         for result in inferencer.iter_predict(images, score_thr, batch_size):
             rel = os.path.relpath(images[result.index], root)
             progress.advance(task)

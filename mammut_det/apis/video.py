@@ -1,4 +1,4 @@
-"""Detection on video files: every ``frame_stride``-th frame decoded with decord, detected in
+"""Detection on video files: every ``frame_stride``-th frame decoded with OpenCV, detected in
 batches (the image encoder runs once per frame, the class embeddings come from the inferencer's
 cache), drawn into an mp4 and written as one JSON of per-frame boxes."""
 from __future__ import annotations
@@ -28,17 +28,14 @@ class VideoReadError(ValueError):
         self.frames_done = frames_done
 
 
-def _first_line(error: BaseException) -> str:
-    lines = [line for line in str(error).splitlines() if line.strip()]
-    return f'{type(error).__name__}: {lines[-1].strip() if lines else ""}'
-
-
 class VideoFrames:
-    """Every ``stride``-th frame of the video file ``path``, as BGR uint8 arrays [H, W, 3].
+    """Every ``stride``-th frame of the video file ``path``, as BGR uint8 arrays [H, W, 3],
+    decoded in order with OpenCV's FFmpeg backend (one thread, so a bad frame is found at the
+    same place every time).
 
     Opening a missing, empty or corrupt file raises :class:`VideoReadError` naming it. Iteration
-    stops at the first frame that cannot be decoded and records why in :attr:`error`, so that
-    the frames before it are still used.
+    stops at the first frame that cannot be decoded before the end the file states, and records
+    why in :attr:`error`, so that the frames before it are still used.
     """
 
     def __init__(self, path: str, stride: int = 1) -> None:
@@ -46,39 +43,55 @@ class VideoFrames:
             raise ValueError(f'frame stride must be >= 1, got {stride}')
         if not os.path.isfile(path):
             raise VideoReadError(f'{path}: no such file')
-        import decord
-        try:
-            self.reader = decord.VideoReader(path, num_threads=1)
-            self.num_frames = len(self.reader)
-            if self.num_frames == 0:
-                raise VideoReadError(f'{path}: the video has no frames')
-            self.height, self.width = self.reader[0].shape[:2]
-        except VideoReadError:
-            raise
-        except Exception as e:  # decord raises RuntimeError or DECORDError for unreadable bytes
-            raise VideoReadError(f'{path}: cannot open the video ({_first_line(e)})') from e
         self.path = path
-        fps = float(self.reader.get_avg_fps())
-        self.fps = fps if np.isfinite(fps) and fps > 0 else DEFAULT_FPS
         self.stride = stride
-        #: indices (in the file) of the frames given
-        self.indices = range(0, self.num_frames, stride)
+        capture = self._open()
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        fps = float(capture.get(cv2.CAP_PROP_FPS))
+        self.width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+        self.height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        capture.release()
+        #: frames the file says it holds (``None`` when it does not say)
+        self.num_frames = count if count > 0 else None
+        if count == 0 or min(self.width, self.height) <= 0:
+            raise VideoReadError(f'{path}: the video has no frames')
+        self.fps = fps if np.isfinite(fps) and fps > 0 else DEFAULT_FPS
         #: why decoding stopped early, or ``None``
         self.error: str | None = None
 
+    def _open(self) -> cv2.VideoCapture:
+        capture = cv2.VideoCapture(self.path, cv2.CAP_FFMPEG)
+        if not capture.isOpened():
+            raise VideoReadError(f'{self.path}: cannot open the video (FFmpeg finds no readable '
+                                 'video stream: corrupt, truncated, empty or not a video)')
+        return capture
+
     def __len__(self) -> int:
-        return len(self.indices)
+        """Frames given (``0`` when the file does not say how many it holds)."""
+        return -(-(self.num_frames or 0) // self.stride)
+
+    def frame_index(self, k: int) -> int:
+        """Index in the file of the ``k``-th frame given."""
+        return k * self.stride
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        from decord._ffi.base import DECORDError
         self.error = None
-        for index in self.indices:
-            try:
-                frame = self.reader[index].asnumpy()
-            except (DECORDError, RuntimeError) as e:
-                self.error = f'cannot decode frame {index} of {self.num_frames} ({_first_line(e)})'
-                return
-            yield np.ascontiguousarray(frame[:, :, ::-1])
+        capture = self._open()
+        index = 0
+        try:
+            while self.num_frames is None or index < self.num_frames:
+                if not capture.grab():
+                    break
+                if index % self.stride == 0:
+                    ok, frame = capture.retrieve()
+                    if not ok:
+                        break
+                    yield frame
+                index += 1
+        finally:
+            capture.release()
+        if self.num_frames is not None and index < self.num_frames:
+            self.error = f'cannot decode frame {index} of the {self.num_frames} it holds'
 
 
 def write_json(path: str, data: dict) -> None:
@@ -118,7 +131,7 @@ class _Mp4Writer:
 
 def infer_video(inferencer: OVDetInferencer, path: str, vis_path: str, json_path: str,
                 score_thr: float = 0.3, batch_size: int = 1, frame_stride: int = 1,
-                on_frame: Callable[[int, int], None] | None = None,
+                on_frame: Callable[[int, int | None], None] | None = None,
                 name: str | None = None) -> dict:
     """Detect ``inferencer``'s vocabulary on every ``frame_stride``-th frame of ``path``.
 
@@ -138,26 +151,27 @@ def infer_video(inferencer: OVDetInferencer, path: str, vis_path: str, json_path
     name = name or path
     writer = _Mp4Writer(vis_path, frames.fps / frame_stride)
     records: list[dict] = []
+    height, width = frames.height, frames.width
     error = None
     try:
         for result in inferencer.iter_predict(frames, score_thr, batch_size):
-            index = frames.indices[result.index]
+            index = frames.frame_index(result.index)
             if result.error is not None:
                 error = f'frame {index}: {result.error}'
                 break
+            height, width = result.image.shape[:2]  # as decoded (rotation metadata applied)
             writer.write(inferencer.draw(result.image, result.sample, score_thr))
             records.append(dict(frame=index, time_s=round(index / frames.fps, 4),
                                 **inferencer.to_dict(result.sample)))
             if on_frame is not None:
-                on_frame(len(records), len(frames))
+                on_frame(len(records), len(frames) or None)
         error = error or frames.error
     finally:
         writer.close()
         write_json(json_path, dict(
-            video=name, width=frames.width, height=frames.height, fps=frames.fps,
-            num_frames=frames.num_frames, frame_stride=frame_stride,
-            complete=error is None and len(records) == len(frames), error=error,
-            frames=records))
+            video=name, width=width, height=height, fps=frames.fps,
+            num_frames=frames.num_frames, frame_stride=frame_stride, complete=error is None,
+            error=error, frames=records))
     if error is not None:
         done = f'; the {len(records)} frames detected before it are saved' if records else ''
         raise VideoReadError(f'{path}: {error}{done}', len(records))
