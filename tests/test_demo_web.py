@@ -151,3 +151,32 @@ def test_page_shows_the_boxes_the_inferencer_gives(server, tiny_detector, tmp_pa
         browser.close()
     hosts = {url.split('/')[2] for url in requests if url.startswith('http')}
     assert hosts == {server.split('/')[2]}  # the page fetched nothing from elsewhere
+
+
+def test_session_keeps_detections_per_image_and_checks_names(tiny_detector, tmp_path):
+    """Without a browser: a new threshold on the same image and names filters the kept
+    detections (no forward pass); a new image runs the model; bad names name the entry."""
+    from mammut_det.apis.web_demo import DetectionSession
+    inferencer = OVDetInferencer(tiny_detector['config'], tiny_detector['checkpoint'],
+                                 device='cpu', cfg_options=tiny_detector['options'],
+                                 show_progress=False)
+    session = DetectionSession(inferencer)
+    path = str(tmp_path / 'scene.png')
+    _scene(path)
+    rgb = cv2.imread(path)[:, :, ::-1]
+    forwards = []
+    hook = inferencer.model.backbone.register_forward_hook(lambda *_: forwards.append(1))
+    try:
+        drawing, boxes, _ = session.detect(rgb, NAMES, 0.2)
+        assert drawing.shape == rgb.shape and len(forwards) == 1
+        _, fewer, _ = session.detect(rgb, NAMES, 0.5)
+        assert len(forwards) == 1
+        assert fewer == [b for b in boxes if b['score'] > 0.5] and len(fewer) < len(boxes)
+        session.detect(np.ascontiguousarray(rgb[::-1]), NAMES, 0.5)
+        assert len(forwards) == 2
+    finally:
+        hook.remove()
+    with pytest.raises(ValueError, match='class names: entry 1 is empty'):
+        session.detect(rgb, 'cat, , dog', 0.5)
+    with pytest.raises(ValueError, match="class names: class name 'cat' repeats"):
+        session.detect(rgb, 'cat, dog, cat', 0.5)
