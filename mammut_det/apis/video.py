@@ -30,12 +30,13 @@ class VideoReadError(ValueError):
 
 class VideoFrames:
     """Every ``stride``-th frame of the video file ``path``, as BGR uint8 arrays [H, W, 3],
-    decoded in order with OpenCV's FFmpeg backend (one thread, so a bad frame is found at the
-    same place every time).
+    decoded in order with OpenCV's FFmpeg backend. Frames come back synchronously, so a bad
+    frame is met at the same place every time (decord's threaded decoder reported a corrupt
+    packet at frames 0 to 7 of one file, from run to run).
 
     Opening a missing, empty or corrupt file raises :class:`VideoReadError` naming it. Iteration
-    stops at the first frame that cannot be decoded before the end the file states, and records
-    why in :attr:`error`, so that the frames before it are still used.
+    stops at the first frame that cannot be decoded before the end the container states (its
+    frame count), and records why in :attr:`error`, so that the frames before it are still used.
     """
 
     def __init__(self, path: str, stride: int = 1) -> None:
