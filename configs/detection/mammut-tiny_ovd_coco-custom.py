@@ -12,7 +12,8 @@ model = dict(
     # backbone's colour information does not reach the RoI head (configs/experiment/)
     neck=dict(norm_cfg=dict(type='GN', num_groups=1)),
     backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='visual.')),
-    class_embedder=dict(templates=templates, tokenizer=dict(path='data/toy_captions/tokenizer.json'),
+    class_embedder=dict(templates=templates,
+                        tokenizer=dict(path='data/toy_captions/tokenizer.json'),
                         init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='text.')))
 train_dataloader = dict(
     batch_size=4, num_workers=0, persistent_workers=False,
