@@ -148,6 +148,7 @@ def _ap50(gt_file: str, detections: list[dict], cat_id: int) -> float:
     return float(np.mean(precision[precision > -1])) if (precision > -1).any() else 0.0
 
 
+@pytest.mark.slow
 def test_fine_tuned_on_three_classes_detects_a_fourth_named_at_inference(tmp_path):
     """Chance: the same detections (boxes and scores) with each one's class drawn uniformly from
     the 4 names, i.e. a detector that finds the objects as well but cannot tell which name is

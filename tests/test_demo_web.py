@@ -98,6 +98,7 @@ def _assert_same(shown: list[dict], want: dict) -> None:
     np.testing.assert_allclose([b['box'] for b in shown], want['bboxes'], atol=6e-3)
 
 
+@pytest.mark.slow
 def test_page_shows_the_boxes_the_inferencer_gives(server, tiny_detector, tmp_path):
     image = str(tmp_path / 'scene.png')
     _scene(image)
