@@ -1,15 +1,26 @@
-"""Shared fixtures: a tiny MaMMUT, a tokenizer trained on a handful of captions, logged messages."""
+"""Shared fixtures: a tiny MaMMUT, a tokenizer trained on a handful of captions, logged messages,
+and a tiny randomly initialised open-vocabulary detector saved as a checkpoint."""
 from __future__ import annotations
 
 import copy
 import logging
+import os
 
 import pytest
 import torch
+from mmengine.config import Config
 from mmengine.logging import MMLogger
+from mmengine.registry import MODELS, init_default_scope
+from mmengine.runner import save_checkpoint
 
 import mammut_det  # noqa: F401  (registers every module)
+from mammut_det.detection import TOY_LVIS_CLASSES, make_toy_lvis
 from mammut_det.text import BPETokenizer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DETECTOR_CONFIG = os.path.join(ROOT, 'configs/detection/mammut-tiny_ovd_toy-lvis.py')
+#: the classes the tiny detector checkpoint says it was trained on
+DETECTOR_SEEN = TOY_LVIS_CLASSES[:4]
 
 CAPTIONS = [
     'a red circle', 'a blue square', 'a green triangle on the left', 'two yellow stars',
@@ -79,3 +90,27 @@ def log_records():
     logger.addHandler(handler)
     yield records
     logger.removeHandler(handler)
+
+
+@pytest.fixture(scope='session')
+def tiny_detector(tmp_path_factory) -> dict:
+    """A randomly initialised tiny detector (``configs/detection/mammut-tiny_ovd_toy-lvis.py``)
+    saved with the toy LVIS classes (the first four as seen): ``config``, ``checkpoint``,
+    ``tokenizer``, ``options`` (config overrides for the tokenizer and the embedding cache),
+    ``cli_options`` (the same as ``--cfg-options`` arguments) and ``tmp`` (its folder)."""
+    tmp = tmp_path_factory.mktemp('detector')
+    tokenizer = make_toy_lvis(str(tmp / 'toy'), num_train=1, num_val=1)['tokenizer']
+    options = {'model.class_embedder.tokenizer.path': tokenizer,
+               'model.class_embedder.cache_dir': str(tmp / 'embeddings')}
+    cfg = Config.fromfile(DETECTOR_CONFIG)
+    cfg.merge_from_dict(options)
+    init_default_scope('mmdet')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.set_vocabulary(TOY_LVIS_CLASSES, seen_classes=DETECTOR_SEEN, lazy=True)
+    checkpoint = str(tmp / 'detector.pth')
+    save_checkpoint(dict(state_dict=model.state_dict(), meta=dict(
+        dataset_meta=dict(classes=TOY_LVIS_CLASSES, base_classes=DETECTOR_SEEN))), checkpoint)
+    cli_options = ['--cfg-options', *(f'{k}={v}' for k, v in options.items())]
+    return dict(config=DETECTOR_CONFIG, checkpoint=checkpoint, tokenizer=tokenizer,
+                options=options, cli_options=cli_options, tmp=tmp)

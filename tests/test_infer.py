@@ -3,6 +3,7 @@ folder of awkward images (nested folders, every extension, grey, RGBA, 16-bit, E
 truncated, a text file named .png)."""
 import importlib.util
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -12,17 +13,19 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import MODELS, init_default_scope
+from mmengine.logging import MMLogger
+from mmengine.registry import MODELS
 from mmengine.runner import save_checkpoint
 from PIL import Image
 
 from mammut_det.apis import CheckpointMismatchError, ImageReadError, OVDetInferencer, as_bgr
 from mammut_det.apis.image_io import ALPHA_BACKGROUND, list_images, read_image
-from mammut_det.detection import TOY_LVIS_CLASSES, make_toy_lvis
+from mammut_det.detection import TOY_LVIS_CLASSES
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIG = os.path.join(ROOT, 'configs/detection/mammut-tiny_ovd_toy-lvis.py')
-SEEN = TOY_LVIS_CLASSES[:4]
+from .conftest import DETECTOR_CONFIG as CONFIG
+from .conftest import DETECTOR_SEEN as SEEN
+from .conftest import ROOT
+
 #: relative path -> (height, width) of the image as the detector sees it (EXIF applied)
 GOOD = {
     'top.png': (100, 150), 'a/upper.JPG': (120, 90), 'a/b/deep.bmp': (80, 80),
@@ -71,25 +74,10 @@ def _make_images(root: str) -> None:
 
 
 @pytest.fixture(scope='module')
-def env(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp('infer')
-    tokenizer = make_toy_lvis(str(tmp / 'toy'), num_train=1, num_val=1)['tokenizer']
-    options = {'model.class_embedder.tokenizer.path': tokenizer,
-               'model.class_embedder.cache_dir': str(tmp / 'embeddings')}
-    cfg = Config.fromfile(CONFIG)
-    cfg.merge_from_dict(options)
-    init_default_scope('mmdet')
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.set_vocabulary(TOY_LVIS_CLASSES, seen_classes=SEEN, lazy=True)
-    checkpoint = str(tmp / 'detector.pth')
-    save_checkpoint(dict(state_dict=model.state_dict(), meta=dict(
-        dataset_meta=dict(classes=TOY_LVIS_CLASSES, base_classes=SEEN))), checkpoint)
-    images = tmp / 'images'
+def env(tiny_detector):
+    images = tiny_detector['tmp'] / 'images'
     _make_images(str(images))
-    cli_options = ['--cfg-options', *(f'{k}={v}' for k, v in options.items())]
-    return dict(tmp=tmp, options=options, cli_options=cli_options, checkpoint=checkpoint,
-                images=str(images), tokenizer=tokenizer)
+    return dict(tiny_detector, images=str(images))
 
 
 @pytest.fixture(scope='module')
@@ -185,8 +173,8 @@ def test_bad_setups_exit_2_naming_the_problem(env, tool, capsys):
     out = ['--out-dir', str(env['tmp'] / 'never')]
     empty = env['tmp'] / 'empty'
     empty.mkdir()
-    assert f"no images (jpg, jpeg, png, bmp, webp, any case) under folder '{empty}' (it is " \
-           'empty)' in run(str(empty), *out)
+    assert "no images or videos (jpg, jpeg, png, bmp, webp, mp4, avi, mov, mkv, webm, m4v, mpg, " \
+           f"mpeg, any case) under folder '{empty}' (it is empty)" in run(str(empty), *out)
     (empty / 'notes.txt').write_text('x')
     assert 'it holds 1 other file' in run(str(empty), *out)
     assert 'neither a file nor a folder' in run(str(env['tmp'] / 'missing'), *out)
@@ -295,8 +283,9 @@ def test_paths_arrays_batches_and_threshold_agree(inferencer, env):
     assert kept['visualization'][0].shape == (100, 150, 3)
     folder = inferencer(os.path.join(env['images'], 'a', 'b'), score_thr=0.0)['predictions']
     assert len(folder) == 2 and folder[0]['scores'] == by_path[1]['scores']
+    truncated = os.path.join(env['images'], 'photos/truncated.jpg')
     with pytest.raises(ImageReadError, match='truncated.jpg: cannot read the image'):
-        inferencer(os.path.join(env['images'], 'photos/truncated.jpg'))
+        inferencer(truncated, on_error='raise')
 
 
 def test_api_checkpoint_errors_name_the_file(env, tmp_path):
@@ -348,3 +337,49 @@ def test_read_image_converts_modes_and_orientation(env, tmp_path):
         read_image(os.path.join(images, 'photos/notes.png'))
     with pytest.raises(ImageReadError, match='nothing.png: no such file'):
         read_image(str(tmp_path / 'nothing.png'))
+
+
+def test_batches_keep_input_order_and_skip_a_corrupt_file(inferencer, env, capfd):
+    """7 inputs (paths and an array, one truncated file) in batches of 3: each prediction is the
+    one its image gets alone, at its own index; the corrupt one is None and listed."""
+    images = env['images']
+    rels = ['top.png', 'a/b/deep.bmp', 'photos/truncated.jpg', 'a/upper.JPG', 'grey/gray.png',
+            'a/plain.jpeg', 'photos/rotated.jpg']
+    inputs = [os.path.join(images, rel) for rel in rels]
+    inputs[3] = cv2.imread(inputs[3])  # an array among the paths
+    alone = [inferencer(x, score_thr=0.0, on_error='skip')['predictions'][0] for x in inputs]
+    assert alone[2] is None
+    good = [p for p in alone if p is not None]
+    assert all(p['scores'] for p in good)
+    assert len({tuple(p['scores'][:3]) for p in good}) == len(good)  # a swap would show
+    capfd.readouterr()
+
+    logged = []
+    handler = logging.Handler()
+    handler.emit = lambda record: logged.append(record.getMessage())
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        out = inferencer(inputs, score_thr=0.0, batch_size=3, return_vis=True)
+    finally:
+        logger.removeHandler(handler)
+    assert len(out['predictions']) == len(out['visualization']) == 7
+    assert out['predictions'][2] is None and out['visualization'][2] is None
+    assert out['skipped'] == [dict(index=2, input=inputs[2],
+                                   reason=out['skipped'][0]['reason'])]
+    assert 'cannot read the image' in out['skipped'][0]['reason']
+    for i, (got, want) in enumerate(zip(out['predictions'], alone)):
+        if want is None:
+            continue
+        assert got['labels'] == want['labels'], i
+        np.testing.assert_allclose(got['scores'], want['scores'], rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(got['bboxes'], want['bboxes'], rtol=1e-4, atol=1e-2)
+        h, w = read_image(os.path.join(images, rels[i])).shape[:2]
+        assert out['visualization'][i].shape == (h, w, 3)
+    err = capfd.readouterr().err
+    assert 'Inference' in err and '7/7' in err  # the progress bar counts inputs
+    assert [m for m in logged if m.startswith(f'skipped {inputs[2]}: cannot read the image')]
+    with pytest.raises(ImageReadError, match='truncated.jpg: cannot read the image'):
+        inferencer(inputs, batch_size=3, on_error='raise')
+    with pytest.raises(ValueError, match='on_error must be one of'):
+        inferencer(inputs, on_error='ignore')

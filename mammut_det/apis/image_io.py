@@ -69,10 +69,11 @@ def read_image(path: str) -> np.ndarray:
 
 
 def list_images(source: str, extensions: Sequence[str] = IMAGE_EXTENSIONS,
-                exclude: str | None = None) -> tuple[list[str], list[str]]:
-    """``source`` (an image file, or a folder searched recursively, leaving out the folder
-    ``exclude``, e.g. the output folder) -> (image paths, sorted; other files that were passed
-    over). A folder without images raises ``FileNotFoundError``."""
+                exclude: str | None = None, what: str = 'images') -> tuple[list[str], list[str]]:
+    """``source`` (a file, or a folder searched recursively for files with ``extensions``,
+    leaving out the folder ``exclude``, e.g. the output folder) -> (their paths, sorted; other
+    files that were passed over). A folder without any raises ``FileNotFoundError`` saying there
+    are no ``what``."""
     if os.path.isfile(source):
         return [source], []
     if not os.path.isdir(source):
@@ -87,6 +88,6 @@ def list_images(source: str, extensions: Sequence[str] = IMAGE_EXTENSIONS,
             (images if name.lower().endswith(exts) else others).append(path)
     if not images:
         found = f'; it holds {len(others)} other file(s)' if others else ' (it is empty)'
-        raise FileNotFoundError(f'no images ({", ".join(e[1:] for e in exts)}, any case) under '
+        raise FileNotFoundError(f'no {what} ({", ".join(e[1:] for e in exts)}, any case) under '
                                 f'folder {source!r}{found}')
     return sorted(images), sorted(others)

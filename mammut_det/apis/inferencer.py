@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from mmdet.apis import DetInferencer
@@ -15,16 +17,44 @@ from mmdet.structures import DetDataSample
 from mmdet.utils import get_test_pipeline_cfg
 from mmengine.config import Config, ConfigDict
 from mmengine.dataset import Compose
+from mmengine.logging import print_log
 from mmengine.registry import MODELS
-from rich.progress import track
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 
 from ..detection import MaMMUTDetector
 from ..engine import restore_tokenizers
 from .checkpoint import check_state_dict, checkpoint_state_dict, read_checkpoint
-from .image_io import ALPHA_BACKGROUND, list_images, read_image
+from .image_io import ALPHA_BACKGROUND, ImageReadError, list_images, read_image
 
 ImageInput = str | os.PathLike | np.ndarray
+ON_ERROR = ('skip', 'raise')
+
+
+@dataclass
+class InferenceResult:
+    """What :meth:`OVDetInferencer.iter_predict` gives for the input at ``index``: the image as
+    read (BGR uint8 [H, W, 3]) and its ``sample`` (``pred_instances`` above the threshold), or,
+    for an input that could not be read or prepared, ``error`` (why, without the file name)."""
+
+    index: int
+    image: np.ndarray | None = None
+    sample: DetDataSample | None = None
+    error: str | None = None
+
+
+def progress_bar(console: Console | None = None, disable: bool = False) -> Progress:
+    """A rich progress bar (description, bar, done/total, time left) on ``console`` (default:
+    stderr), as MMDetection's inferencers draw."""
+    columns = (TextColumn('[progress.description]{task.description}'), BarColumn(),
+               MofNCompleteColumn(), TimeRemainingColumn())
+    return Progress(*columns, console=console or Console(stderr=True), disable=disable)
+
+
+def describe_input(item: ImageInput, index: int) -> str:
+    """How messages name an input: its path, or ``inputs[i]`` for an array."""
+    return os.fspath(item) if isinstance(item, (str, os.PathLike)) else f'inputs[{index}]'
 
 
 def as_bgr(image: np.ndarray) -> np.ndarray:
@@ -68,12 +98,13 @@ class OVDetInferencer(DetInferencer):
             the classes saved with the checkpoint (or those of the config).
         palette: box colours of the drawings (an mmdet palette name or a list of RGB tuples).
         cfg_options: overrides merged into the config (e.g. the tokenizer path).
-        show_progress: draw a progress bar in :meth:`__call__`.
+        show_progress: draw a progress bar (on stderr) in :meth:`__call__`, as
+            ``DetInferencer`` does.
     """
 
     def __init__(self, model: str | Config, weights: str, device: str | None = None,
                  vocabulary: str | Sequence[str] | None = None, palette: str | list = 'random',
-                 cfg_options: dict | None = None, show_progress: bool = False) -> None:
+                 cfg_options: dict | None = None, show_progress: bool = True) -> None:
         if isinstance(model, str):
             self.config_name = model
             cfg = Config.fromfile(model)
@@ -200,6 +231,44 @@ class OVDetInferencer(DetInferencer):
                                            pred_score_thr=score_thr)
         return self.visualizer.get_image()
 
+    def iter_predict(self, inputs: Iterable[ImageInput], score_thr: float = 0.3,
+                     batch_size: int = 1) -> Iterator[InferenceResult]:
+        """One :class:`InferenceResult` per input, in input order, ``batch_size`` images per
+        forward pass (inputs are read lazily, so ``inputs`` may be a generator, e.g. video
+        frames). An unreadable file or an image the test pipeline fails on gives a result with
+        ``error`` and takes no place in a batch; the others go on."""
+        if batch_size < 1:
+            raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+        pending: list[tuple[InferenceResult, dict | None]] = []
+        ready = 0
+        for index, item in enumerate(inputs):
+            result, data = InferenceResult(index), None
+            try:
+                result.image = self.load_image(item)
+            except ImageReadError as e:
+                result.error = str(e).removeprefix(f'{describe_input(item, index)}: ')
+            else:
+                try:
+                    data = self.prepare(result.image)
+                    ready += 1
+                except Exception as e:  # a transform failing on this image only (1-pixel side)
+                    result.error = (f'the test pipeline failed on it ({type(e).__name__}: '
+                                    f'{str(e).strip()})')
+            pending.append((result, data))
+            if ready == batch_size:
+                yield from self._run_batch(pending, score_thr)
+                pending, ready = [], 0
+        yield from self._run_batch(pending, score_thr)
+
+    def _run_batch(self, pending: list[tuple[InferenceResult, dict | None]],
+                   score_thr: float) -> list[InferenceResult]:
+        prepared = [data for result, data in pending if result.error is None]
+        samples = iter(self.predict(prepared, score_thr) if prepared else ())
+        for result, _ in pending:
+            if result.error is None:
+                result.sample = next(samples)
+        return [result for result, _ in pending]
+
     def _inputs_to_list(self, inputs: ImageInput | Sequence[ImageInput]) -> list:
         if isinstance(inputs, (str, os.PathLike)) and os.path.isdir(inputs):
             return list_images(os.fspath(inputs))[0]
@@ -209,25 +278,40 @@ class OVDetInferencer(DetInferencer):
 
     def __call__(self, inputs: ImageInput | Sequence[ImageInput], score_thr: float = 0.3,
                  batch_size: int = 1, return_vis: bool = False,
-                 return_datasamples: bool = False) -> dict:
+                 return_datasamples: bool = False, on_error: str = 'skip') -> dict:
         """Detect the vocabulary in ``inputs`` (a path, a folder, an array or a sequence of
-        them).
+        them), ``batch_size`` images per forward pass, with a progress bar when
+        ``show_progress``.
 
         Returns:
-            ``predictions``: per image a dict (see :meth:`to_dict`) or, with
-            ``return_datasamples``, a ``DetDataSample``; ``visualization``: RGB drawings with
-            ``return_vis``, else empty. An unreadable file raises ``ImageReadError``.
+            ``predictions``: per input, in input order, a dict (see :meth:`to_dict`) or, with
+            ``return_datasamples``, a ``DetDataSample``; ``None`` for a skipped input.
+            ``visualization``: per input an RGB drawing (``None`` if skipped) with
+            ``return_vis``, else empty. ``skipped``: ``index``, ``input`` (the path, or
+            ``inputs[i]``) and ``reason`` of each input that could not be read or prepared;
+            each is also logged as a warning. With ``on_error='raise'`` the first one raises
+            :class:`~mammut_det.apis.ImageReadError` naming it instead.
         """
-        if batch_size < 1:
-            raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+        if on_error not in ON_ERROR:
+            raise ValueError(f'on_error must be one of {ON_ERROR}, got {on_error!r}')
         items = self._inputs_to_list(inputs)
-        predictions, visualization = [], []
-        starts = range(0, len(items), batch_size)
-        for start in track(starts, description='Inference') if self.show_progress else starts:
-            images = [self.load_image(x) for x in items[start:start + batch_size]]
-            samples = self.predict([self.prepare(img) for img in images], score_thr)
-            if return_vis:
-                visualization += [self.draw(i, s, score_thr) for i, s in zip(images, samples)]
-            predictions += samples if return_datasamples else [self.to_dict(s) for s in samples]
-        return dict(predictions=predictions, visualization=visualization)
-
+        predictions, visualization, skipped = [], [], []
+        with progress_bar(disable=not self.show_progress) as progress:
+            task = progress.add_task('Inference', total=len(items))
+            for result in self.iter_predict(items, score_thr, batch_size):
+                progress.advance(task)
+                if result.error is None:
+                    sample = result.sample
+                    predictions.append(sample if return_datasamples else self.to_dict(sample))
+                    if return_vis:
+                        visualization.append(self.draw(result.image, sample, score_thr))
+                    continue
+                name = describe_input(items[result.index], result.index)
+                if on_error == 'raise':
+                    raise ImageReadError(f'{name}: {result.error}')
+                print_log(f'skipped {name}: {result.error}', logger='current',
+                          level=logging.WARNING)
+                skipped.append(dict(index=result.index, input=name, reason=result.error))
+                predictions.append(None)
+                visualization += [None] if return_vis else []
+        return dict(predictions=predictions, visualization=visualization, skipped=skipped)

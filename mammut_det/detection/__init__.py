@@ -1,7 +1,9 @@
 """Open-vocabulary detection: the MaMMUT ViT as an MMDetection backbone, ViTDet's simple
-pyramid, a text-embedding box classifier, the test-time VLM score, LVIS base/novel training."""
+pyramid, a text-embedding box classifier, the test-time VLM score, LVIS base/novel training and
+any COCO-format set with its own class names."""
 from .backbone import MaMMUTViTBackbone, window_partition, window_unpartition
 from .class_embedder import TextClassEmbedder
+from .coco_ov import CocoOVDataset
 from .detector import MaMMUTDetector
 from .hooks import OpenVocabularyHook
 from .layer_decay import LayerDecayOptimWrapperConstructor, vit_layer_id
@@ -13,6 +15,7 @@ from .toy_lvis import TOY_LVIS_CLASSES, make_toy_lvis
 from .vocabulary import DEFAULT_TEMPLATES, check_vocabulary, load_vocabulary, lvis_v1_classes
 
 __all__ = [
+    'CocoOVDataset',
     'DEFAULT_TEMPLATES', 'LVISV1OVDataset', 'LayerDecayOptimWrapperConstructor', 'LayerNorm2d',
     'MaMMUTDetector', 'MaMMUTViTBackbone', 'OVBBoxHead', 'OVRoIHead',
     'OpenVocabularyHook', 'SimpleFeaturePyramid', 'TOY_LVIS_CLASSES', 'TextClassEmbedder',
