@@ -1,8 +1,8 @@
 """The web demo end to end: tools/demo_web.py serves the tiny detector on a free port, headless
 Chromium (Debian's, driven by Playwright) uploads a generated image, types two class names, sets
 the score threshold and reads the boxes the page shows, which must be those OVDetInferencer gives
-for the same image, vocabulary and threshold. Needs `bash tools/install_browser.sh` (.ci/run
-runs it)."""
+for the same image, vocabulary and threshold. Needs Debian's Chromium: `bash tools/run_tests.sh`
+installs it (tools/install_browser.sh)."""
 import json
 import os
 import socket
@@ -13,18 +13,15 @@ import time
 import cv2
 import numpy as np
 import pytest
+from playwright import sync_api
 
 from mammut_det.apis import OVDetInferencer
 
 from .conftest import ROOT
 
-pytest.importorskip('gradio')
-sync_api = pytest.importorskip('playwright.sync_api')
 CHROMIUM = '/usr/bin/chromium'
 CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
                  '--disable-component-update']
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                                reason='no Chromium: run bash tools/install_browser.sh')
 NAMES = 'red square, green circle'
 
 

@@ -13,5 +13,7 @@ if [ "${1:-}" = --numpy1 ]; then
   shift
 fi
 VENV=$venv bash tools/install.sh "${install[@]}"
+bash tools/install_java.sh     # pycocoevalcap's tokenizer and METEOR (apt; skipped if present)
+bash tools/install_browser.sh  # Chromium for the web demo's browser test (apt; skipped if present)
 "$venv/bin/ruff" check .
 "$venv/bin/python" -m pytest "$@"
