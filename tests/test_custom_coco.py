@@ -18,7 +18,8 @@ from pycocotools.cocoeval import COCOeval
 
 from mammut_det.apis import OVDetInferencer
 from mammut_det.detection import CocoOVDataset
-from mammut_det.experiment.world import WorldSettings, make_world
+from mammut_det.experiment.world import WorldSettings
+from mammut_det.experiment.world_files import make_world
 
 from .conftest import ROOT
 
