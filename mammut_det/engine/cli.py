@@ -14,6 +14,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from .. import compat
+from .strategies import strategy_type
 
 
 class ToolArgumentParser(argparse.ArgumentParser):
@@ -56,6 +57,10 @@ def load_config(path: str, cfg_options: dict | None, work_dir: str | None,
     if launcher == 'pytorch' and not torch.cuda.is_available():
         cfg.setdefault('env_cfg', ConfigDict()).setdefault('dist_cfg', {})['backend'] = 'gloo'
         cfg.model_wrapper_cfg = dict(compat.CPU_DDP_WRAPPER)
+        if strategy_type(cfg) == 'FSDPStrategy':
+            cfg.strategy = compat.cpu_fsdp_strategy(cfg.strategy)
+    if strategy_type(cfg) == 'DeepSpeedStrategy':
+        compat.stub_deepspeed_onebit()
     return cfg
 
 
