@@ -205,12 +205,17 @@ def patch_fsdp_load_optim_state_dict() -> bool:
     return True
 
 
-def fsdp_scalar_parameters(module: torch.nn.Module) -> list[str]:
-    """torch 2.13's FSDP 1 refuses 0-dim parameters (``ValueError: FSDP doesn't support scalar
-    parameters. Change logit_scale to a 1D tensor with numel equal to 1.``); MaMMUT's learned
-    temperature ``logit_scale`` is one, in open_clip's layout, as are the detector's and the video
-    head's. Each 0-dim parameter of ``module`` becomes a 1-element 1-D parameter (the forward
-    passes broadcast it alike), and state-dict hooks on its owner give it out, and take it in, as
+def scalar_parameters_as_1d(module: torch.nn.Module) -> list[str]:
+    """Sharding engines that cannot take 0-dim parameters, which MaMMUT's learned temperature
+    ``logit_scale`` is (open_clip's layout), as are the detector's and the video head's:
+
+    - torch 2.13's FSDP 1: ``ValueError: FSDP doesn't support scalar parameters. Change
+      logit_scale to a 1D tensor with numel equal to 1.``
+    - deepspeed 0.19.8: ``DeepSpeedEngine._broadcast_model`` views each parameter as bytes,
+      ``RuntimeError: self.dim() cannot be 0 to view Float as Byte``.
+
+    Each 0-dim parameter of ``module`` becomes a 1-element 1-D parameter (the forward passes
+    broadcast it alike), and state-dict hooks on its owner give it out, and take it in, as
     0-dim, so checkpoints keep their keys and shapes. Returns the names changed."""
     changed = []
     for owner_name, owner in module.named_modules():
@@ -228,7 +233,7 @@ def fsdp_scalar_parameters(module: torch.nn.Module) -> list[str]:
 
 
 def _scalar_state_dict_hooks(names: list[str]) -> tuple:
-    """State-dict hooks of :func:`fsdp_scalar_parameters`: ``names`` out as 0-dim, in as [1]."""
+    """State-dict hooks of :func:`scalar_parameters_as_1d`: ``names`` out as 0-dim, in as [1]."""
 
     def give(module, state_dict, prefix, local_metadata) -> None:
         for name in names:
@@ -245,20 +250,23 @@ def _scalar_state_dict_hooks(names: list[str]) -> tuple:
     return give, take
 
 
-def patch_fsdp_scalar_parameters() -> None:
-    """Apply :func:`fsdp_scalar_parameters` to every module mmengine 0.10.7's
-    ``MMFullyShardedDataParallel`` wraps, before FSDP sees it."""
-    from mmengine.model.wrappers import MMFullyShardedDataParallel
-    init = MMFullyShardedDataParallel.__init__
-    if getattr(init, '_mammut_det_patched', False):
-        return
+def patch_scalar_parameters() -> None:
+    """Apply :func:`scalar_parameters_as_1d` to the model that mmengine 0.10.7's
+    ``FSDPStrategy`` or ``DeepSpeedStrategy`` builds, before its optimizer is built and FSDP or
+    DeepSpeed wraps it."""
+    from mmengine._strategy import DeepSpeedStrategy, FSDPStrategy
+    for strategy in (FSDPStrategy, DeepSpeedStrategy):
+        build = strategy.build_model
+        if getattr(build, '_mammut_det_patched', False):
+            continue
 
-    def __init__(self, module: torch.nn.Module, *args, **kwargs) -> None:
-        fsdp_scalar_parameters(module)
-        init(self, module, *args, **kwargs)
+        def build_model(self, model, build=build):
+            model = build(self, model)
+            scalar_parameters_as_1d(model)
+            return model
 
-    __init__._mammut_det_patched = True
-    MMFullyShardedDataParallel.__init__ = __init__
+        build_model._mammut_det_patched = True
+        strategy.build_model = build_model
 
 
 def patch_fsdp_clip_grad() -> None:
@@ -336,5 +344,5 @@ def apply() -> None:
     allow_mmengine_checkpoints()
     quiet_endless_stream_length_warning()
     patch_fsdp_load_optim_state_dict()
-    patch_fsdp_scalar_parameters()
+    patch_scalar_parameters()
     patch_fsdp_clip_grad()
