@@ -146,9 +146,10 @@ def cpu_fsdp_strategy(strategy: dict) -> dict:
     """An ``FSDPStrategy`` config that runs on a machine without a GPU (torch 2.13, gloo).
 
     - mmengine 0.10.7's ``FSDPStrategy._wrap_model`` passes ``device_id=int(LOCAL_RANK)`` to
-      FSDP, which then looks for an accelerator and fails (``RuntimeError: FSDP needs a non-CPU
-      accelerator device``); without ``device_id`` FSDP 1 fails the same way. We pass
-      ``device_id='cpu'`` (FSDP reads it with ``torch.device``).
+      FSDP, which looks for that accelerator (``RuntimeError: Cannot access accelerator device
+      when none is available``); with ``device_id=None`` FSDP 1 looks for one too (``FSDP needs a
+      non-CPU accelerator device``). We pass ``device_id='cpu'`` (FSDP reads it with
+      ``torch.device``).
     - torch 2.13's FSDP 1 full state dict with ``offload_to_cpu=True`` (what mmengine's
       ``state_dict_cfg='full'`` sets, and what a GPU run wants) crashes on CPU, where the
       parameters already are: rank 0 dies with SIGSEGV in ``_state_dict_utils`` (``use_orig_params

@@ -8,10 +8,12 @@ parameters in place through :func:`writable_parameters`, whichever it is.
 """
 from __future__ import annotations
 
+import os.path as osp
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+import torch
 from mmengine.config import Config
 from mmengine.model import is_model_wrapper
 from mmengine.registry import FUNCTIONS
@@ -94,3 +96,27 @@ def writable_parameters(model: nn.Module, params: Sequence[nn.Parameter]) -> Ite
         for p in params:
             safe_set_full_fp32_param(p, p.detach().float())
 
+
+
+def zero_to_state_dict(folder: str, out: str | None = None) -> dict:
+    """A DeepSpeed ZeRO checkpoint folder (``work_dir/iter_N.pth/``, what ``DeepSpeedStrategy``
+    saves) as a plain checkpoint ``{'state_dict', 'meta'}``, which ``tools/test.py``, the
+    detector's backbone and the class embedder load; saved to ``out`` when given.
+
+    The float32 weights come from the optimizer's partitions (deepspeed's ``zero_to_fp32``),
+    shaped as the module's own state dict in the folder has them (so 0-dim parameters, which
+    train as 1-D under DeepSpeed, are 0-dim again); buffers come from that state dict."""
+    from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
+    dirname, tag = osp.split(osp.normpath(folder))
+    weights = get_fp32_state_dict_from_zero_checkpoint(dirname, tag=tag)
+    # a DeepSpeed file (client state: meta, message hub, schedulers) this run wrote itself
+    saved = torch.load(osp.join(folder, 'mp_rank_00_model_states.pt'), map_location='cpu',
+                       weights_only=False)
+    state_dict = {}
+    for key, value in saved['module'].items():
+        full = weights.get(key, value)
+        state_dict[key] = full.reshape(value.shape) if full.numel() == value.numel() else full
+    checkpoint = dict(state_dict=state_dict, meta=saved.get('meta', {}))
+    if out is not None:
+        torch.save(checkpoint, out)
+    return checkpoint
