@@ -47,7 +47,7 @@ model = dict(tokenizer=dict(type='BPETokenizer', path={str(data / 'tokenizer.jso
 train_dataloader = dict(batch_size={BATCH}, num_workers={num_workers},
                         persistent_workers={num_workers > 0},
                         dataset=dict(shards={shards!r}, shuffle_buffer={shuffle_buffer},
-                                     shuffle_initial=4))
+                                     shuffle_initial=4, tokenizer=model['tokenizer']))
 val_dataloader = dict(num_workers=0, persistent_workers=False, dataset=dict(data_root=data_root))
 test_dataloader = val_dataloader
 train_cfg = dict(max_iters={max_iters}, val_interval=1000)
