@@ -159,7 +159,7 @@ def activations(preset: str, tmp: str, bf16: bool, size: int) -> dict[str, float
     text_unit = at[stacks[2]] - at[stacks[1]]
     outside = at[stacks[0]] - image_block - text_unit
     units = full.text.depth // every
-    itemsize = 2 if bf16 else 4
+    itemsize = 4  # the residual stream stays float32 under autocast (float32 weights)
     tokens = model.visual.grid[0] * model.visual.grid[1] + model.visual.num_prefix_tokens
     context = full.text.context_length
     # with_cp keeps each block's input: image blocks [N, Cv]; in the generative pass decoder
@@ -231,8 +231,8 @@ def main() -> None:
     per_element = contrastive_matrix_bytes()
     print(f'\n# computed per device, {w} processes; activations at the per-device batch b')
     print('| preset | parameters | b | weights+grads+AdamW: DDP / FSDP / ZeRO-2 | '
-          'activations fp32 | bf16 | bf16 + with_cp |')
-    print('| --- | --- | --- | --- | --- | --- | --- |')
+          'activations fp32 | fp32 + with_cp | bf16 | bf16 + with_cp |')
+    print('| --- | --- | --- | --- | --- | --- | --- | --- |')
     with tempfile.TemporaryDirectory() as tmp:
         for preset in args.compute:
             n = parameter_count(preset, tmp)
@@ -242,8 +242,9 @@ def main() -> None:
             states = (16 * n, 16 * n / w, 4 * n + 12 * n / w)
             print(f'| {preset} | {n / 1e6:.0f}M | {b} | '
                   + ' / '.join(f'{s / GB:.1f}' for s in states) + ' GB | '
-                  f'{fp32["plain"] / GB:.1f} GB | {bf16["plain"] / GB:.1f} GB | '
-                  f'{bf16["with_cp"] / GB:.1f} GB |')
+                  + ' | '.join(f'{a / GB:.1f} GB' for a in (fp32['plain'], fp32['with_cp'],
+                                                              bf16['plain'], bf16['with_cp']))
+                  + ' |')
             if (preset, False) in measured:
                 small = activations(preset, tmp, False, args.batch)
                 for with_cp in (False, True):
@@ -251,12 +252,12 @@ def main() -> None:
                     run = measured[(preset, with_cp)]
                     print(f'| check{" with_cp" if with_cp else ""} | | {args.batch} | '
                           f'16 N + activations (fp32) = {computed / GB:.2f} GB, measured '
-                          f'step {run["step_bytes"] / GB:.2f} GB | | | |')
-    print(f'\nThe image-text logit matrix adds about {per_element:.0f} bytes per element '
-          f'(focal loss, both directions, float32): the full matrix on every process '
-          f'(default) is (W b)^2 elements, e.g. {per_element * (w * 256) ** 2 / GB:.1f} GB '
-          f'for W={w}, b=256; model.local_loss=True keeps b x W b of it.')
-
+                          f'step {run["step_bytes"] / GB:.2f} GB | | | | |')
+    full, local = per_element * 16384 ** 2, per_element * 256 * 16384
+    print(f'\nThe image-text logit matrix of one pass adds about {per_element:.0f} bytes per '
+          f'element (focal loss, both directions, float32): the full matrix on every process '
+          f'is (W b)^2 elements, {full / GB:.1f} GB at W b = 16384; with model.local_loss=True '
+          f'b x W b, {local / GB:.2f} GB at b = 256.')
 
 if __name__ == '__main__':
     main()

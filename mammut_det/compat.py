@@ -142,6 +142,19 @@ CPU_DDP_WRAPPER = dict(type='MMDistributedDataParallel', device_ids=None,
                        broadcast_buffers=False)
 
 
+def quiet_deepspeed_cpu_detection() -> bool:
+    """deepspeed 0.19.8, when it finds no GPU, prints ``Setting accelerator to CPU. If you have
+    GPU or other accelerator, we were unable to detect it.`` on stdout as it is imported, and
+    mmengine 0.10.7 imports it with ``mmengine.runner``: on a machine without a GPU the output of
+    every tool starts with that line. Where torch sees no GPU and ``DS_ACCELERATOR`` is unset,
+    name the accelerator it would pick, ``cpu``, before anything imports deepspeed. Returns
+    whether it was set."""
+    if 'DS_ACCELERATOR' in os.environ or torch.cuda.is_available():
+        return False
+    os.environ['DS_ACCELERATOR'] = 'cpu'
+    return True
+
+
 def cpu_fsdp_strategy(strategy: dict) -> dict:
     """An ``FSDPStrategy`` config that runs on a machine without a GPU (torch 2.13, gloo).
 
@@ -340,6 +353,7 @@ def quiet_endless_stream_length_warning() -> None:
 
 def apply() -> None:
     """Apply every import-time workaround (idempotent)."""
+    quiet_deepspeed_cpu_detection()
     stub_mmaction_drn()
     patch_lvis_numpy()
     allow_mmengine_checkpoints()

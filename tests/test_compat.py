@@ -201,6 +201,7 @@ def run_dist(tmp_path, code: str, world: int = 1, timeout: int = 300) -> list:
     return results
 
 
+@pytest.mark.slow
 def test_fsdp_needs_a_cpu_device_id_and_no_offload_without_a_gpu(tmp_path):
     strategy = compat.cpu_fsdp_strategy(dict(type='FSDPStrategy', state_dict_cfg='full'))
     assert strategy['model_wrapper']['device_id'] == 'cpu'
@@ -323,6 +324,7 @@ for patched in (False, True):
     assert 'loaded 1.0' in run.stdout
 
 
+@pytest.mark.slow
 def test_fsdp_strategy_clips_by_the_norm_of_the_whole_model(tmp_path):
     # 2 processes, each its own shard; mmengine's OptimWrapper clips with clip_grad_norm_ over
     # the parameters it holds, which under FSDP are this rank's shard
@@ -369,3 +371,19 @@ print(sorted(register_deepspeed_optimizers()))
     assert 'missing:' in run.stdout, (
         'deepspeed ships runtime.fp16.onebit again: drop stub_deepspeed_onebit')
     assert "'OnebitAdam'" in run.stdout and "'FusedAdam'" in run.stdout
+
+
+@pytest.mark.skipif(importlib.util.find_spec('deepspeed') is None or torch.cuda.is_available(),
+                    reason='deepspeed is not installed, or there is a GPU')
+def test_deepspeed_announces_the_cpu_on_stdout_unless_told():
+    env = {k: v for k, v in os.environ.items() if k != 'DS_ACCELERATOR'}
+    bare = subprocess.run([sys.executable, '-c', 'import mmengine.runner'], capture_output=True,
+                          text=True, timeout=300, env=env)
+    assert 'Setting accelerator to CPU' in bare.stdout, (
+        'deepspeed no longer prints its accelerator on stdout: drop '
+        'quiet_deepspeed_cpu_detection')
+    fixed = subprocess.run([sys.executable, '-c', 'import mammut_det, os, mmengine.runner; '
+                            'print(os.environ["DS_ACCELERATOR"])'],
+                           capture_output=True, text=True, timeout=300, env=env)
+    assert fixed.returncode == 0, fixed.stderr[-2000:]
+    assert fixed.stdout == 'cpu\n'

@@ -1,5 +1,5 @@
-# mammut_b16-dec128m_web_4k.py under DeepSpeed ZeRO 2 (FlexibleRunner + DeepSpeedStrategy), clipping at the
-# same norm as the other flavours.
+# mammut_b16-dec128m_web_4k.py under DeepSpeed ZeRO 2 (FlexibleRunner + DeepSpeedStrategy),
+# clipping at the same norm as the other flavours.
 _base_ = ['./mammut_b16-dec128m_web_4k.py', '../_base_/strategies/deepspeed_zero2.py']
 optim_wrapper = dict(_delete_=True, type='DeepSpeedOptimWrapper',
                      optimizer={{_base_.optim_wrapper.optimizer}},
