@@ -5,11 +5,10 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
+from mmengine._strategy import DeepSpeedStrategy
 from mmengine.optim import OptimWrapper
 from mmengine.registry import LOOPS
 from mmengine.runner import IterBasedTrainLoop
-
-from .strategies import strategy_type
 
 
 class _Grouped:
@@ -105,7 +104,7 @@ class GlobalBatchTrainLoop(IterBasedTrainLoop):
 
     def _set_accumulation(self, runner, batch_size: int) -> None:
         k = self.accumulative_counts
-        if strategy_type(runner.cfg) == 'DeepSpeedStrategy':
+        if isinstance(getattr(runner, 'strategy', None), DeepSpeedStrategy):
             config = runner.strategy.config
             given = {key: config.get(key) for key in ('train_batch_size',
                                                        'train_micro_batch_size_per_gpu')}

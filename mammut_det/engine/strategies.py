@@ -97,7 +97,6 @@ def writable_parameters(model: nn.Module, params: Sequence[nn.Parameter]) -> Ite
             safe_set_full_fp32_param(p, p.detach().float())
 
 
-
 def zero_to_state_dict(folder: str, out: str | None = None) -> dict:
     """A DeepSpeed ZeRO checkpoint folder (``work_dir/iter_N.pth/``, what ``DeepSpeedStrategy``
     saves) as a plain checkpoint ``{'state_dict', 'meta'}``, which ``tools/test.py``, the
