@@ -5,6 +5,7 @@ workaround stops being needed or stops working.
 """
 from __future__ import annotations
 
+import copy
 import importlib.util
 import io
 import os
@@ -141,6 +142,204 @@ CPU_DDP_WRAPPER = dict(type='MMDistributedDataParallel', device_ids=None,
                        broadcast_buffers=False)
 
 
+def quiet_deepspeed_cpu_detection() -> bool:
+    """deepspeed 0.19.8, when it finds no GPU, prints ``Setting accelerator to CPU. If you have
+    GPU or other accelerator, we were unable to detect it.`` on stdout as it is imported, and
+    mmengine 0.10.7 imports it with ``mmengine.runner``: on a machine without a GPU the output of
+    every tool starts with that line. Where torch sees no GPU and ``DS_ACCELERATOR`` is unset,
+    name the accelerator it would pick, ``cpu``, before anything imports deepspeed. Returns
+    whether it was set."""
+    if 'DS_ACCELERATOR' in os.environ or torch.cuda.is_available():
+        return False
+    os.environ['DS_ACCELERATOR'] = 'cpu'
+    return True
+
+
+def cpu_fsdp_strategy(strategy: dict) -> dict:
+    """An ``FSDPStrategy`` config that runs on a machine without a GPU (torch 2.13, gloo).
+
+    - mmengine 0.10.7's ``FSDPStrategy._wrap_model`` passes ``device_id=int(LOCAL_RANK)`` to
+      FSDP, which looks for that accelerator (``RuntimeError: Cannot access accelerator device
+      when none is available``); with ``device_id=None`` FSDP 1 looks for one too (``FSDP needs a
+      non-CPU accelerator device``). We pass ``device_id='cpu'`` (FSDP reads it with
+      ``torch.device``).
+    - torch 2.13's FSDP 1 full state dict with ``offload_to_cpu=True`` (what mmengine's
+      ``state_dict_cfg='full'`` sets, and what a GPU run wants) crashes on CPU, where the
+      parameters already are: rank 0 dies with SIGSEGV in ``_state_dict_utils`` (``use_orig_params
+      =True``) or ``setStorage ... out of bounds`` (``False``). Offloading is switched off.
+
+    Returns a new dict; ``strategy`` is not modified."""
+    from torch.distributed.fsdp import FullOptimStateDictConfig, FullStateDictConfig
+    out = copy.deepcopy(dict(strategy))
+    wrapper = dict(out.get('model_wrapper') or dict(type='MMFullyShardedDataParallel'))
+    wrapper['device_id'] = 'cpu'
+    out['model_wrapper'] = wrapper
+    cfg = out.get('state_dict_cfg', 'local')
+    if cfg == 'full':
+        cfg = dict(state_dict_type='FULL_STATE_DICT',
+                   state_dict_config=dict(type='FullStateDictConfig', rank0_only=True),
+                   optim_state_dict_config=dict(type='FullOptimStateDictConfig',
+                                                rank0_only=True))
+    if isinstance(cfg, dict):
+        cfg = dict(cfg)
+        for key in ('state_dict_config', 'optim_state_dict_config'):
+            sub = cfg.get(key)
+            if isinstance(sub, dict):
+                cfg[key] = {**sub, 'offload_to_cpu': False}
+            elif isinstance(sub, (FullStateDictConfig, FullOptimStateDictConfig)):
+                cfg[key] = copy.copy(sub)
+                cfg[key].offload_to_cpu = False
+    out['state_dict_cfg'] = cfg
+    return out
+
+
+def patch_fsdp_load_optim_state_dict() -> bool:
+    """mmengine 0.10.7's ``FSDPStrategy.load_optim_state_dict`` calls
+    ``FSDP.optim_state_dict_to_load(state_dict, model, optim)``, the argument order of torch <
+    2.1; torch >= 2.1 takes ``(model, optim, optim_state_dict)``, so resuming an FSDP run fails
+    with ``TypeError: unhashable type: 'dict'``. Call it with the order the installed torch
+    declares. Returns whether the patch was installed (not where torch has the old order)."""
+    import inspect
+
+    from mmengine._strategy import FSDPStrategy
+    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+    first = next(iter(inspect.signature(FSDP.optim_state_dict_to_load).parameters))
+    if first != 'model':
+        return False
+    if getattr(FSDPStrategy.load_optim_state_dict, '_mammut_det_patched', False):
+        return True
+
+    def load_optim_state_dict(self, state_dict: dict) -> None:
+        optimizer = self.optim_wrapper.optimizer
+        self.optim_wrapper.load_state_dict(
+            FSDP.optim_state_dict_to_load(self.model, optimizer, state_dict))
+
+    load_optim_state_dict._mammut_det_patched = True
+    FSDPStrategy.load_optim_state_dict = load_optim_state_dict
+    return True
+
+
+def scalar_parameters_as_1d(module: torch.nn.Module) -> list[str]:
+    """Sharding engines that cannot take 0-dim parameters, which MaMMUT's learned temperature
+    ``logit_scale`` is (open_clip's layout), as are the detector's and the video head's:
+
+    - torch 2.13's FSDP 1: ``ValueError: FSDP doesn't support scalar parameters. Change
+      logit_scale to a 1D tensor with numel equal to 1.``
+    - deepspeed 0.19.8: ``DeepSpeedEngine._broadcast_model`` views each parameter as bytes,
+      ``RuntimeError: self.dim() cannot be 0 to view Float as Byte``.
+
+    Each 0-dim parameter of ``module`` becomes a 1-element 1-D parameter (the forward passes
+    broadcast it alike), and state-dict hooks on its owner give it out, and take it in, as
+    0-dim, so checkpoints keep their keys and shapes. Returns the names changed."""
+    changed = []
+    for owner_name, owner in module.named_modules():
+        scalars = [n for n, p in owner.named_parameters(recurse=False) if p.dim() == 0]
+        for name in scalars:
+            old = getattr(owner, name)
+            setattr(owner, name, torch.nn.Parameter(old.detach().reshape(1),
+                                                    requires_grad=old.requires_grad))
+            changed.append(f'{owner_name}.{name}' if owner_name else name)
+        if scalars:
+            give, take = _scalar_state_dict_hooks(scalars)
+            owner.register_state_dict_post_hook(give)
+            owner.register_load_state_dict_pre_hook(take)
+    return changed
+
+
+def _scalar_state_dict_hooks(names: list[str]) -> tuple:
+    """State-dict hooks of :func:`scalar_parameters_as_1d`: ``names`` out as 0-dim, in as [1]."""
+
+    def give(module, state_dict, prefix, local_metadata) -> None:
+        for name in names:
+            value = state_dict.get(prefix + name)
+            if isinstance(value, torch.Tensor) and value.numel() == 1:
+                state_dict[prefix + name] = value.reshape(())
+
+    def take(module, state_dict, prefix, *args) -> None:
+        for name in names:
+            value = state_dict.get(prefix + name)
+            if isinstance(value, torch.Tensor) and value.dim() == 0:
+                state_dict[prefix + name] = value.reshape(1)
+
+    return give, take
+
+
+def patch_scalar_parameters() -> None:
+    """Apply :func:`scalar_parameters_as_1d` to the model that mmengine 0.10.7's
+    ``FSDPStrategy`` or ``DeepSpeedStrategy`` builds, before its optimizer is built and FSDP or
+    DeepSpeed wraps it."""
+    from mmengine._strategy import DeepSpeedStrategy, FSDPStrategy
+    for strategy in (FSDPStrategy, DeepSpeedStrategy):
+        build = strategy.build_model
+        if getattr(build, '_mammut_det_patched', False):
+            continue
+
+        def build_model(self, model, build=build):
+            model = build(self, model)
+            scalar_parameters_as_1d(model)
+            return model
+
+        build_model._mammut_det_patched = True
+        strategy.build_model = build_model
+
+
+def patch_fsdp_clip_grad() -> None:
+    """mmengine 0.10.7's ``OptimWrapper`` clips with ``torch.nn.utils.clip_grad_norm_`` over the
+    parameters its optimizer holds. Under ``FSDPStrategy`` those are this rank's shards, so each
+    rank measures the norm of its own shard and scales by its own factor: the logged
+    ``grad_norm`` is not the model's, and the update differs from DDP's on the same data (and is
+    scaled differently on each rank). After ``FSDPStrategy`` builds the wrapper, norm clipping
+    goes through the root FSDP module's ``clip_grad_norm_``, which reduces the norm over all
+    ranks."""
+    from mmengine._strategy import FSDPStrategy
+    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+    build = FSDPStrategy.build_optim_wrapper
+    if getattr(build, '_mammut_det_patched', False):
+        return
+
+    def build_optim_wrapper(self, optim_wrapper, model=None):
+        wrapper = build(self, optim_wrapper, model)
+        root = model if model is not None else getattr(self, 'model', None)
+        if (isinstance(root, FSDP)
+                and getattr(wrapper, 'clip_func', None) is torch.nn.utils.clip_grad_norm_):
+            def clip_func(params, max_norm: float, norm_type: float = 2.0, **kwargs):
+                return root.clip_grad_norm_(max_norm, norm_type)
+            wrapper.clip_func = clip_func
+        return wrapper
+
+    build_optim_wrapper._mammut_det_patched = True
+    FSDPStrategy.build_optim_wrapper = build_optim_wrapper
+
+
+def stub_deepspeed_onebit() -> bool:
+    """mmengine 0.10.7's ``DeepSpeedStrategy`` imports ``OnebitAdam``, ``OnebitLamb`` and
+    ``ZeroOneAdam`` from ``deepspeed.runtime.fp16.onebit`` to register them, a module deepspeed
+    0.19.7 removed: building the strategy fails with ``No module named
+    'deepspeed.runtime.fp16.onebit'``. Where deepspeed is installed and lacks it, a stand-in
+    module gives those names as optimizers that cannot be built. Returns whether it was stubbed."""
+    name = 'deepspeed.runtime.fp16.onebit'
+    if name in sys.modules:
+        return getattr(sys.modules[name], '_mammut_det_stub', False)
+    if importlib.util.find_spec('deepspeed') is None:
+        return False
+    try:
+        importlib.import_module(name)
+        return False
+    except ModuleNotFoundError:
+        pass
+    module = types.ModuleType(name)
+    module._mammut_det_stub = True
+
+    def unavailable(self, *args, **kwargs) -> None:
+        raise ImportError(f'{type(self).__name__} was removed from deepspeed 0.19.7 '
+                          f'({name} is gone)')
+
+    for cls in ('OnebitAdam', 'OnebitLamb', 'ZeroOneAdam'):
+        setattr(module, cls, type(cls, (torch.optim.Optimizer,), {'__init__': unavailable}))
+    sys.modules[name] = module
+    return True
+
+
 def quiet_endless_stream_length_warning() -> None:
     """mmengine 0.10.7's ``Runner._build_param_scheduler`` calls ``len(train_dataloader)`` for
     every scheduler (even ``by_epoch=False`` ones), so a streaming dataset must have a length:
@@ -154,7 +353,11 @@ def quiet_endless_stream_length_warning() -> None:
 
 def apply() -> None:
     """Apply every import-time workaround (idempotent)."""
+    quiet_deepspeed_cpu_detection()
     stub_mmaction_drn()
     patch_lvis_numpy()
     allow_mmengine_checkpoints()
     quiet_endless_stream_length_warning()
+    patch_fsdp_load_optim_state_dict()
+    patch_scalar_parameters()
+    patch_fsdp_clip_grad()

@@ -49,3 +49,28 @@ def test_tools_offer_mmdetection_arguments(tool, usage):
     assert out.returncode == 0, out.stderr
     for arg in usage:
         assert arg in out.stdout, arg
+
+
+def test_slurm_train_starts_one_task_per_gpu_through_srun(tmp_path):
+    # a stand-in srun that records its command line
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    (bin_dir / 'srun').write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$SRUN_LOG"\n')
+    (bin_dir / 'srun').chmod(0o755)
+    log = tmp_path / 'srun.log'
+    env = dict(os.environ, PATH=f'{bin_dir}:{os.environ["PATH"]}', SRUN_LOG=str(log),
+               GPUS='16', SRUN_ARGS='--quotatype=auto --exclusive')
+    res = subprocess.run(['bash', 'tools/slurm_train.sh', 'gpu', 'mammut', 'cfg.py', 'work',
+                          '--amp', '--cfg-options', 'a=1'], capture_output=True, text=True,
+                         env=env, cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert res.returncode == 0, res.stderr
+    args = log.read_text().split('\n')[:-1]
+    assert args[:9] == ['-p', 'gpu', '--job-name=mammut', '--gres=gpu:8', '--ntasks=16',
+                        '--ntasks-per-node=8', '--cpus-per-task=8', '--kill-on-bad-exit=1',
+                        '--quotatype=auto']
+    assert args[9] == '--exclusive'
+    assert args[11:] == ['-u', os.path.join('tools', 'train.py'), 'cfg.py', '--work-dir=work',
+                         '--launcher', 'slurm', '--amp', '--cfg-options', 'a=1']
+    usage = subprocess.run(['bash', 'tools/slurm_train.sh', 'gpu'], capture_output=True,
+                           text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert usage.returncode == 2 and 'PARTITION JOB_NAME CONFIG WORK_DIR' in usage.stderr

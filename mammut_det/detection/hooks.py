@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 from mmengine.runner import Runner
 
+from ..engine.strategies import unwrap_model
+
 
 def _detector(runner: Runner):
-    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    model = unwrap_model(runner.model)
     if not hasattr(model, 'set_vocabulary'):
         raise TypeError(f'OpenVocabularyHook needs a model with set_vocabulary, got '
                         f'{type(model).__name__}')

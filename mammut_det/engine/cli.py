@@ -14,6 +14,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from .. import compat
+from .strategies import strategy_type
 
 
 class ToolArgumentParser(argparse.ArgumentParser):
@@ -56,7 +57,23 @@ def load_config(path: str, cfg_options: dict | None, work_dir: str | None,
     if launcher == 'pytorch' and not torch.cuda.is_available():
         cfg.setdefault('env_cfg', ConfigDict()).setdefault('dist_cfg', {})['backend'] = 'gloo'
         cfg.model_wrapper_cfg = dict(compat.CPU_DDP_WRAPPER)
+        if strategy_type(cfg) == 'FSDPStrategy':
+            cfg.strategy = compat.cpu_fsdp_strategy(cfg.strategy)
+    if strategy_type(cfg) == 'DeepSpeedStrategy':
+        compat.stub_deepspeed_onebit()
+        check_deepspeed_load_from(cfg.get('load_from'))
     return cfg
+
+
+def check_deepspeed_load_from(load_from: str | None) -> None:
+    """mmengine's ``DeepSpeedStrategy`` loads and resumes only DeepSpeed checkpoint folders
+    (``iter_N.pth/``); given a file it fails deep inside DeepSpeed (``assert len(self.ckpt_list)
+    > 0``). Say so before the run starts."""
+    if load_from and osp.isfile(load_from):
+        raise SystemExit(f'DeepSpeedStrategy loads only DeepSpeed checkpoint folders, and '
+                         f'{load_from} is a file: to start from its weights, use '
+                         f"model.init_cfg=dict(type='Pretrained', checkpoint='{load_from}') "
+                         'instead of load_from/--resume')
 
 
 def build_runner(cfg: Config, launcher: str) -> Runner:

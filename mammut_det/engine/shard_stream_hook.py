@@ -141,7 +141,9 @@ class ShardStreamHook(Hook):
                              for w in range(num_workers)}
             self._next_reader = 0
         dataset.restore(state['seed'], self._readers, self._next_reader, num_workers)
-        loop.dataloader_iterator = _ResumedBatches(loop.dataloader, runner.iter)
+        # a GlobalBatchTrainLoop iteration draws accumulative_counts batches
+        drawn = runner.iter * getattr(loop, 'accumulative_counts', 1)
+        loop.dataloader_iterator = _ResumedBatches(loop.dataloader, drawn)
 
     def after_train_iter(self, runner, batch_idx: int, data_batch: dict | None = None,
                          outputs: dict | None = None) -> None:

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 import torch
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
 from ..models.mammut import PASSES
+from .strategies import unwrap_model, writable_parameters
 
 
 @HOOKS.register_module()
@@ -17,7 +17,8 @@ class TwoPassScheduleHook(Hook):
     """Owns the two-pass schedule of MaMMUT pretraining.
 
     Before every training iteration it sets, on the unwrapped model (so it works under DDP, where
-    the model's own ``train_step`` is bypassed):
+    the model's own ``train_step`` is bypassed, and under FSDP and DeepSpeed:
+    :func:`~mammut_det.engine.strategies.unwrap_model`):
 
     - the order of the two passes: shuffled per iteration as in the paper (``shuffle=True``),
       drawn from ``Random((seed, iteration))`` so a run, and a resumed run, repeat it exactly;
@@ -31,7 +32,8 @@ class TwoPassScheduleHook(Hook):
       draws its own crops, and a resumed run draws the same ones again.
 
     After every iteration it clamps the learned temperature in place (``clamp_logit_scale``), as
-    open_clip does after each optimizer step.
+    open_clip does after each optimizer step, in a way the next step sees under every strategy
+    (:func:`~mammut_det.engine.strategies.writable_parameters`).
 
     The per-pass losses (``loss_contrastive``, ``loss_caption``) are in the model's loss dict and
     so in the log; the hook adds ``w_contrastive``, ``w_generative``, ``generative_first`` and
@@ -94,8 +96,7 @@ class TwoPassScheduleHook(Hook):
 
     @staticmethod
     def _unwrap(runner):
-        model = runner.model
-        return model.module if is_model_wrapper(model) else model
+        return unwrap_model(runner.model)
 
     def before_train(self, runner) -> None:
         if not hasattr(self._unwrap(runner), 'set_pass_schedule'):
@@ -120,4 +121,6 @@ class TwoPassScheduleHook(Hook):
         hub.update_scalar('train/cpe', float(bool(model.visual.use_cpe)))
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        self._unwrap(runner).clamp_logit_scale()
+        model = self._unwrap(runner)
+        with writable_parameters(runner.model, [model.logit_scale]):
+            model.clamp_logit_scale()

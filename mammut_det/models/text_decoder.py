@@ -8,6 +8,7 @@ from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
+from .checkpointing import checkpointed
 from .layers import Block, CrossAttentionBlock, KeyValueCache
 
 
@@ -37,13 +38,14 @@ class TextDecoder(BaseModule):
             pads attend and are attended; inputs must be padded to ``context_length``).
         text_proj: learn a contrastive projection (``False`` in openMaMMUT: width == embed_dim).
         ln_eps: LayerNorm epsilon.
+        with_cp: activation checkpointing of each block of both passes in training.
     """
 
     def __init__(self, vocab_size: int = 49408, context_length: int = 77, width: int = 512,
                  depth: int = 12, num_heads: int = 8, mlp_ratio: float = 4.0,
                  embed_dim: int = 512, cross_attn_every: int = 2, pad_id: int = 0,
                  pool: str = 'masked_mean', text_proj: bool = True, ln_eps: float = 1e-5,
-                 init_cfg: dict | None = None) -> None:
+                 with_cp: bool = False, init_cfg: dict | None = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if pool not in ('masked_mean', 'mean_all'):
             raise ValueError(f"pool must be 'masked_mean' or 'mean_all', got {pool!r}")
@@ -58,6 +60,7 @@ class TextDecoder(BaseModule):
         self.cross_attn_every = cross_attn_every
         self.pad_id = pad_id
         self.pool = pool
+        self.with_cp = with_cp
         self.token_embedding = nn.Embedding(vocab_size, width)
         self.positional_embedding = nn.Parameter(0.01 * torch.randn(context_length, width))
         self.resblocks = nn.ModuleList(
@@ -94,8 +97,9 @@ class TextDecoder(BaseModule):
             if valid is None:
                 raise ValueError('masked_mean pooling needs the mask of real tokens (valid)')
             attn_mask = valid[:, None, None, :]
+        cp = self.with_cp and self.training
         for blk in self.resblocks:
-            x = blk(x, attn_mask=attn_mask)
+            x = checkpointed(blk, x, attn_mask=attn_mask, enabled=cp)
         return self.ln_final(x)
 
     def encode(self, tokens: Tensor, valid: Tensor | None = None) -> Tensor:
@@ -113,10 +117,12 @@ class TextDecoder(BaseModule):
         """Generative pass hidden states: ``tokens`` [B, L], ``image_tokens`` [B, S, width]
         -> [B, L, width] after ``ln_final``. Causal; cross-attends to every image token."""
         x = self._embed(tokens)
+        cp = self.with_cp and self.training
         for i, blk in enumerate(self.resblocks):
-            x = blk(x, is_causal=True)
+            x = checkpointed(blk, x, is_causal=True, enabled=cp)
             if i % self.cross_attn_every == 0:
-                x = self.cross_attn[i // self.cross_attn_every](x, image_tokens)
+                x = checkpointed(self.cross_attn[i // self.cross_attn_every], x, image_tokens,
+                                 enabled=cp)
         return self.ln_final(x)
 
     def cross_kv(self, image_tokens: Tensor) -> list[tuple[Tensor, Tensor]]:

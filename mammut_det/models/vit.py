@@ -6,6 +6,7 @@ from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
+from .checkpointing import checkpointed
 from .layers import Block
 from .pos_embed import cropped_pos_embed, resample_grid, sample_crop_boxes
 
@@ -32,13 +33,16 @@ class MaMMUTViT(BaseModule):
             It is applied only when ``use_cpe`` is set (by the pass-schedule hook or the config)
             and the module is in training mode. Crops are drawn from ``cpe_generator``, which
             the pass-schedule hook seeds per process and iteration (else torch's global RNG).
+        with_cp: activation checkpointing of each block in training (recomputed in the
+            backward pass instead of kept).
     """
 
     def __init__(self, img_size: int = 224, patch_size: int = 16, width: int = 768,
                  depth: int = 12, num_heads: int = 12, mlp_ratio: float = 4.0,
                  embed_dim: int = 512, class_token: bool = False, patch_bias: bool = True,
                  pre_norm: bool = False, ln_eps: float = 1e-5, use_cpe: bool = False,
-                 cpe: dict | None = None, init_cfg: dict | None = None) -> None:
+                 cpe: dict | None = None, with_cp: bool = False,
+                 init_cfg: dict | None = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.patch_size = patch_size
         self.grid = (img_size // patch_size, img_size // patch_size)
@@ -60,6 +64,7 @@ class MaMMUTViT(BaseModule):
         self.cpe_ratio = tuple(cpe.get('ratio', (0.5, 2.0)))
         self.use_cpe = use_cpe
         self.cpe_generator: torch.Generator | None = None
+        self.with_cp = with_cp
 
     @property
     def num_prefix_tokens(self) -> int:
@@ -98,9 +103,12 @@ class MaMMUTViT(BaseModule):
     def forward_tokens(self, images: Tensor) -> Tensor:
         """``images`` [B, 3, H, W] -> block output tokens [B, N, C] (CLS first if any)."""
         x, grid = self.patch_embed(images)
-        x = self.ln_pre(self.add_pos_embed(x, grid))
+        return self.run_blocks(self.ln_pre(self.add_pos_embed(x, grid)))
+
+    def run_blocks(self, x: Tensor) -> Tensor:
+        """Tokens [B, N, C] through every block (checkpointed with ``with_cp`` in training)."""
         for blk in self.blocks:
-            x = blk(x)
+            x = checkpointed(blk, x, enabled=self.with_cp and self.training)
         return x
 
     def pool(self, tokens: Tensor) -> Tensor:

@@ -55,7 +55,8 @@ class MaMMUTTubeViT(MaMMUTViT):
         pretrained_prefix: key prefix of the image encoder in it (``'visual.'`` for MaMMUT).
         inflate_tubes: initialise tube kernels from the loaded patch kernel (resized, spread over
             time) rather than keeping their random initialisation.
-        **vit_kwargs: :class:`MaMMUTViT` arguments (``img_size``, ``patch_size``, ``width`` ...).
+        **vit_kwargs: :class:`MaMMUTViT` arguments (``img_size``, ``patch_size``, ``width``,
+            ``with_cp`` ...).
     """
 
     def __init__(self, clip_len: int = 32, tubes: Sequence | None = None,
@@ -154,10 +155,7 @@ class MaMMUTTubeViT(MaMMUTViT):
     def forward_tokens(self, video: Tensor) -> Tensor:
         """``video`` [B, 3, T, H, W] -> block outputs of frame then tube tokens [B, N, C]."""
         x = torch.cat([self._frame_tokens(video), self._tube_tokens(video)], dim=1)
-        x = self.ln_pre(x)
-        for blk in self.blocks:
-            x = blk(x)
-        return x
+        return self.run_blocks(self.ln_pre(x))
 
     def clip_tokens(self, video: Tensor) -> Tensor:
         """Tokens a decoder cross-attends to, [B, N, C]: :meth:`forward_tokens` (frame and tube
