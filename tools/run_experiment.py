@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     profile = 'quick' if args.quick else 'default'
     out_dir = args.out_dir or f'work_dirs/experiment{"_quick" if args.quick else ""}'
-    experiment = Experiment(osp.abspath(out_dir), profile, ROOT)
+    experiment = Experiment(osp.abspath(out_dir), profile, ROOT, jobs=args.jobs)
     stages = experiment.stages()
     env = dict(experiment.env, OMP_NUM_THREADS=str(args.threads),
                MKL_NUM_THREADS=str(args.threads))
