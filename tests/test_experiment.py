@@ -1,5 +1,6 @@
 """tools/run_experiment.py --quick end to end through the real tools: the report and its files,
-the metric keys of all three detectors, and a rerun that reuses the finished stages."""
+the metric keys of all three detectors, the VQA accuracies of the four initialisations and the
+greedy captions, and a rerun that reuses the finished stages."""
 from __future__ import annotations
 
 import json
@@ -12,6 +13,8 @@ import matplotlib.image as mpimg
 import pytest
 from mmengine.config import Config
 
+from mammut_det.vqa import evaluate_vqa_files
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 pytestmark = pytest.mark.slow  # the whole quick experiment, several minutes
 VARIANTS = ('two-pass', 'contrastive', 'random')
@@ -20,10 +23,18 @@ PRESET_SOURCE = Config.fromfile(osp.join(ROOT, 'configs/experiment/mammut-tiny_o
                                 ).model.vlm_score.get('source', 'backbone')
 VLM_STAGES = [f'test_two-pass-vlm-{"backbone" if PRESET_SOURCE == "pretrained" else "pretrained"}',
               'detector_two-pass-frozen', 'test_two-pass-vlm-frozen']
+# the VQA fine-tuning arms: the detection ones and (d) generative-only pretraining
+VQA_VARIANTS = (*VARIANTS, 'generative')
+GENERATIVE_STAGES = (['vqa_data', 'pretrain_generative', 'captions_two-pass',
+                      'captions_generative']
+                     + [f'{s}_{v}' for v in VQA_VARIANTS for s in ('vqa', 'test-vqa')])
+IN_PROCESS = ['world', 'crops', 'vqa_data']
 STAGES = ['world', 'crops'] + [f'{s}_{v}' for v in VARIANTS for s in (
     ('pretrain', 'zeroshot', 'detector', 'test', 'infer') if v != 'random'
-    else ('detector', 'test', 'infer'))] + VLM_STAGES
+    else ('detector', 'test', 'infer'))] + VLM_STAGES + GENERATIVE_STAGES
 METRICS = {'AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'APr', 'APc', 'APf'}
+LABELS = {'two-pass': '(a) two-pass MaMMUT', 'contrastive': '(b) contrastive only',
+          'random': '(c) random initialisation', 'generative': '(d) generative only'}
 
 
 def _run(out: str) -> subprocess.CompletedProcess:
@@ -46,16 +57,25 @@ def test_every_stage_ran_the_real_tool_and_left_a_marker_and_a_log(experiment):
             marker = json.load(f)
         assert osp.isfile(marker['log'])
         assert marker['seconds'] > 0 or name == 'crops'  # cropping a few boxes rounds to 0.0 s
+        assert marker['cpu_seconds'] > 0 or name in IN_PROCESS
         assert f'] {name}: ' in stdout  # its banner
     tools = {'pretrain': 'tools/train.py', 'detector': 'tools/train.py', 'test': 'tools/test.py',
-             'zeroshot': 'tools/test.py', 'infer': 'tools/infer.py'}
-    for name in STAGES[2:]:
+             'zeroshot': 'tools/test.py', 'infer': 'tools/infer.py', 'vqa': 'tools/train.py',
+             'test-vqa': 'tools/test.py', 'captions': 'tools/test.py'}
+    for name in (n for n in STAGES if n not in IN_PROCESS):
         with open(osp.join(out, 'stages', f'{name}.json')) as f:
             command = json.load(f)['command']
         assert tools[name.split('_')[0]] in command and 'MAMMUT_EXPERIMENT=' in command
     log = open(osp.join(out, 'logs', 'pretrain_two-pass.log')).read()
     assert 'loss_caption' in log and 'loss_contrastive' in log
     assert 'loss_caption' not in open(osp.join(out, 'logs', 'pretrain_contrastive.log')).read()
+    log = open(osp.join(out, 'logs', 'pretrain_generative.log')).read()
+    assert 'loss_caption' in log and 'loss_contrastive' not in log
+    with open(osp.join(out, 'stages', 'vqa_generative.json')) as f:
+        assert 'load_from=' in json.load(f)['command']
+    with open(osp.join(out, 'stages', 'vqa_random.json')) as f:
+        assert 'load_from' not in json.load(f)['command']
+    assert 'vqa/accuracy' in open(osp.join(out, 'logs', 'test-vqa_random.log')).read()
     assert 'lvis/bbox_APr' in open(osp.join(out, 'logs', 'test_random.log')).read()
     assert 'acc/top1' in open(osp.join(out, 'logs', 'zeroshot_two-pass.log')).read()
 
@@ -109,16 +129,71 @@ def test_report_holds_the_ap_table_plots_and_detection_grid(experiment):
         preds = os.listdir(osp.join(out, f'infer_{variant}', 'preds'))
         assert sorted(preds) == ['000000.png.json', '000001.png.json', '000002.png.json']
     assert 'experiment finished' in stdout
+    assert results['cpu_seconds'] >= sum(results['stage_cpu_seconds'].values()) > 0
+    assert 0 < results['quiet_estimate_seconds'] <= results['cpu_seconds']
+    assert '| stage | seconds | CPU seconds |' in report
+
+
+def test_report_holds_the_vqa_table_and_greedy_captions(experiment):
+    out, _ = experiment
+    with open(osp.join(out, 'results.json')) as f:
+        results = json.load(f)
+    report = open(osp.join(out, 'report.md')).read()
+    assert set(results['vqa']) == set(VQA_VARIANTS)
+    with open(osp.join(out, 'vqa', 'v2_OpenEnded_toy_val_questions.json')) as f:
+        questions = json.load(f)['questions']
+    for variant, scores in results['vqa'].items():
+        assert set(scores['perAnswerType']) == {'other', 'number'}
+        assert set(scores['perQuestionType']) == {'what colour is the', 'how many',
+                                                  'what shape is the'}
+        # the report's number is the official evaluator's on the answers tools/test.py wrote
+        answers = osp.join(out, f'test-vqa_{variant}', 'results.json')
+        with open(answers) as f:
+            assert sorted(a['question_id'] for a in json.load(f)) == sorted(
+                q['question_id'] for q in questions)
+        official = evaluate_vqa_files(osp.join(out, 'vqa', 'v2_OpenEnded_toy_val_questions.json'),
+                                      osp.join(out, 'vqa', 'v2_toy_val_annotations.json'), answers)
+        assert official['overall'] == scores['overall'], variant
+        row = next(line for line in report.splitlines()
+                   if line.startswith(f'| {LABELS[variant]} | ') and line.count('|') == 8)
+        assert row.split('|')[2].strip() == f'{scores["overall"]:.1f}'
+    baselines = results['vqa_baselines']
+    assert set(baselines) == {'overall_majority', 'per_type_majority'}
+    assert all(0 <= b['overall'] <= 100 for b in baselines.values())
+    assert '| majority answer ("' in report and '| majority answer of the question type (' in report
+    assert '71.7' in report and '| VQA model initialised from | overall |' in report
+    assert set(results['captions']) == {'two-pass', 'generative'}
+    with open(osp.join(out, 'world', 'pretrain', 'val.jsonl')) as f:
+        truth = {json.loads(line)['image']: json.loads(line)['caption'] for line in f}
+    for caps in results['captions'].values():
+        assert caps['num_images'] == len(truth)
+        assert all(0 <= caps[k] <= 1 for k in ('recall', 'precision', 'exact'))
+        assert len(caps['examples']) == 3
+        for e in caps['examples']:
+            assert e['caption'] == truth[e['image']] and isinstance(e['generated'], str)
+            assert f'| {e["image"]} | {e["caption"]} |' in report
+    for png in ('vqa_losses.png', 'captions.png'):
+        assert f']({png})' in report
+        image = mpimg.imread(osp.join(out, png))
+        assert image.shape[0] > 150 and image.shape[1] > 200 and image.std() > 0.01, png
 
 
 def test_rerun_reuses_finished_stages_and_resumes_a_missing_one(experiment):
     out, _ = experiment
-    os.remove(osp.join(out, 'stages', 'infer_random.json'))  # as if interrupted there
+    redo = ('infer_random', 'test-vqa_generative')
+    for name in redo:
+        os.remove(osp.join(out, 'stages', f'{name}.json'))  # as if interrupted there
     logs = {n: os.stat(osp.join(out, 'logs', f'{n}.log')).st_mtime_ns for n in STAGES}
+    with open(osp.join(out, 'results.json')) as f:
+        before = json.load(f)['vqa']['generative']
     stdout = _run(out).stdout
     for name in STAGES:
-        if name != 'infer_random':
+        if name not in redo:
             assert f'] {name}: done before' in stdout, name
             assert os.stat(osp.join(out, 'logs', f'{name}.log')).st_mtime_ns == logs[name]
     assert '] infer_random: detector (c)' in stdout
-    assert os.stat(osp.join(out, 'logs', 'infer_random.log')).st_mtime_ns > logs['infer_random']
+    assert '] test-vqa_generative: official VQA accuracy' in stdout
+    for name in redo:
+        assert os.stat(osp.join(out, 'logs', f'{name}.log')).st_mtime_ns > logs[name]
+    with open(osp.join(out, 'results.json')) as f:
+        assert json.load(f)['vqa']['generative'] == before  # the same weights answer alike

@@ -8,6 +8,7 @@ import json
 import os
 import os.path as osp
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -210,3 +211,42 @@ def test_report_table_and_html():
     assert '<h1>Title</h1>' in page and '<p>some words more words</p>' in page
     assert '<td>n/a</td>' in page and '<th>APr</th>' in page and '---' not in page
     assert '<img src="p.png"' in page and '<pre>cmd --a &lt;b&gt;</pre>' in page
+
+
+def test_pipeline_records_each_stage_cpu_time_apart_from_its_wall_time(tmp_path):
+    busy = 'import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass'
+
+    def burn(log) -> dict:
+        start = time.process_time()
+        while time.process_time() - start < 0.3:
+            pass
+        return {}
+
+    stages = [Stage('busy', 'burns CPU', command=_py(busy)),
+              Stage('idle', 'sleeps', command=_py('import time; time.sleep(0.8)')),
+              Stage('inside', 'in process', deps=('busy', 'idle'), action=burn)]
+    done = Pipeline(str(tmp_path), stages, env={}, jobs=2, console=io.StringIO()).run()
+    # the two commands ran side by side: each keeps its own CPU time
+    assert 0.6 <= done['busy']['cpu_seconds'] <= done['busy']['seconds'] + 0.1
+    assert done['idle']['seconds'] >= 0.8 and done['idle']['cpu_seconds'] < 0.5
+    assert 0.3 <= done['inside']['cpu_seconds'] <= done['inside']['seconds'] + 0.1
+
+
+def test_schedule_estimate_follows_the_pipeline_policy():
+    from mammut_det.experiment.pipeline import schedule_estimate
+
+    def cmd(name: str, *deps: str) -> Stage:
+        return Stage(name, name, deps=deps, command=['true'])
+
+    stages = [Stage('w', 'world', action=lambda log: {}), cmd('p', 'w'), cmd('q', 'w'),
+              cmd('r', 'w'), cmd('d', 'p'), Stage('s', 'summary', deps=('d', 'q', 'r'),
+                                                 action=lambda log: {})]
+    seconds = dict(w=1, p=10, q=4, r=3, d=5, s=2)
+    # two at a time: w 0-1; p 1-11 and q 1-5; r 5-8; d 11-16; s alone 16-18
+    assert schedule_estimate(stages, seconds, jobs=2) == 18
+    # one at a time: everything in a row
+    assert schedule_estimate(stages, seconds, jobs=1) == sum(seconds.values())
+    # three at a time: p, q, r from 1; d 11-16; s 16-18
+    assert schedule_estimate(stages, seconds, jobs=3) == 18
+    with pytest.raises(ValueError, match='never run'):
+        schedule_estimate([cmd('x', 'missing')], dict(x=1), jobs=2)

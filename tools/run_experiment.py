@@ -4,11 +4,13 @@
                                    [--force] [--redo STAGE ...]
 
 Draws a world of coloured shapes, pretrains the tiny MaMMUT on its image-caption pairs (two
-passes, and contrastive only for the ablation), fine-tunes the open-vocabulary detector on the
-base classes from (a) the two-pass checkpoint, (b) the contrastive-only one and (c) random
-initialisation, evaluates all three with LVIS box AP (AP, APr, APc, APf) through tools/test.py,
-runs tools/infer.py on held-out images with a typed vocabulary, and writes DIR/report.md (and
-report.html, results.json, loss plots and a detection grid).
+passes, and contrastive only and generative only for the ablation), fine-tunes the
+open-vocabulary detector on the base classes from (a) the two-pass checkpoint, (b) the
+contrastive-only one and (c) random initialisation, evaluates all three with LVIS box AP (AP, APr,
+APc, APf) through tools/test.py, runs tools/infer.py on held-out images with a typed vocabulary;
+fine-tunes toy VQA drawn in the same world from (a), (b), (c) and (d) the generative-only
+checkpoint and scores it with the official VQA accuracy, captions held-out images greedily; and
+writes DIR/report.md (and report.html, results.json, loss plots, a detection grid, captions).
 
 Each stage runs the real tool as a subprocess, logs to DIR/logs/<stage>.log (echoed here) and
 leaves DIR/stages/<stage>.json when it finishes; running the command again reuses finished
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os.path as osp
+import resource
 import sys
 import time
 
@@ -51,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     profile = 'quick' if args.quick else 'default'
     out_dir = args.out_dir or f'work_dirs/experiment{"_quick" if args.quick else ""}'
-    experiment = Experiment(osp.abspath(out_dir), profile, ROOT)
+    experiment = Experiment(osp.abspath(out_dir), profile, ROOT, jobs=args.jobs)
     stages = experiment.stages()
     env = dict(experiment.env, OMP_NUM_THREADS=str(args.threads),
                MKL_NUM_THREADS=str(args.threads))
@@ -76,8 +79,10 @@ def main(argv: list[str] | None = None) -> int:
               'unfinished stages', file=sys.stderr)
         return 130
     minutes = (time.perf_counter() - start) / 60
-    print(f'\nexperiment finished in {minutes:.1f} min (this invocation); report: '
-          f'{experiment.path("report.md")}')
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    cpu = sum(u.ru_utime + u.ru_stime for u in usage)
+    print(f'\nexperiment finished in {minutes:.1f} min, {cpu / 60:.1f} CPU min (this invocation, '
+          f'with the tools it ran); report: {experiment.path("report.md")}')
     return 0
 
 

@@ -1,5 +1,6 @@
 """What the experiment's in-process stages do (the other stages run the tools): draw the world,
-count what it holds, crop the evaluation boxes, and hand a training run's checkpoint on."""
+count what it holds, crop the evaluation boxes, draw the toy VQA set, and hand a training run's
+checkpoint on."""
 from __future__ import annotations
 
 import json
@@ -7,13 +8,18 @@ import os
 import os.path as osp
 import shutil
 import time
+from collections import Counter
 from collections.abc import Sequence
 from typing import TextIO
 
 import cv2
+from mmengine.config import ConfigDict
 
+from ..registry import TOKENIZERS
+from ..vqa import majority_baseline
 from .world import WorldClass, WorldSettings
 from .world_files import is_complete, make_world
+from .world_vqa import VQASettings, check_token_lengths, make_world_vqa
 
 
 def echo(log: TextIO, text: str) -> None:
@@ -109,3 +115,35 @@ def crop_boxes(world_dir: str, out_dir: str, classes: Sequence[WorldClass], marg
     echo(log, f'{len(lines)} crops in {out_dir}; per class: '
               + ', '.join(f'{n} {k}' for n, k in per_class.items()))
     return dict(num_crops=len(lines), per_class=per_class)
+
+
+def write_vqa_set(out_dir: str, world: WorldSettings, s: VQASettings, model: ConfigDict,
+                  log: TextIO) -> dict:
+    """Draw the world's toy VQA set into ``out_dir`` (:func:`~.world_vqa.make_world_vqa`),
+    check that its questions and answers fit the VQA ``model``'s (config) tokenizer and prompt
+    limit, and score the majority-answer baselines on its val split."""
+    start = time.perf_counter()
+    paths = make_world_vqa(out_dir, world, s)
+    tokenizer = TOKENIZERS.build(model.tokenizer)
+    limit = model.get('max_prompt_tokens') or tokenizer.context_length // 2
+    longest = check_token_lengths(paths, tokenizer, limit)
+    types = {}
+    for split, files in paths.items():
+        with open(files['annotations']) as f:
+            types[split] = dict(Counter(a['question_type'] for a in json.load(f)['annotations']))
+        echo(log, f'{split}: {sum(types[split].values())} questions ('
+                  + ', '.join(f'{k!r} {n}' for k, n in types[split].items()) + ')')
+    echo(log, f'longest question {longest["question"]} ids (prompt limit {limit}), longest '
+              f'answer {longest["answer"]} ids (context {tokenizer.context_length} with the '
+              'start and end tokens)')
+    baselines = majority_baseline(paths['val']['questions'], paths['val']['annotations'],
+                                  paths['train']['annotations'])
+    for name, b in baselines.items():
+        echo(log, f'{name}: {b["overall"]:.2f} ('
+                  + ', '.join(f'{k} {v:.2f}' for k, v in sorted(b['perAnswerType'].items()))
+                  + ')')
+    echo(log, f'done in {time.perf_counter() - start:.1f} s')
+    keys = ('overall', 'perAnswerType', 'perQuestionType')
+    return dict(questions=types, longest=longest, prompt_limit=limit,
+                baselines={name: {k: b[k] for k in ('answer', 'answers', *keys) if k in b}
+                           for name, b in baselines.items()})

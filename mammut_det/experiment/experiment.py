@@ -2,13 +2,17 @@
 depends on; :mod:`.pipeline` runs them, :mod:`.actions` holds the in-process ones,
 :mod:`.experiment_report` writes the report).
 
-generate the world -> pretrain MaMMUT (two passes; and contrastive only for the ablation) ->
-zero-shot classification of the evaluation boxes by each pretrained MaMMUT -> fine-tune the
-detector on the base classes from (a) the two-pass checkpoint, (b) the contrastive-only
-checkpoint, (c) random initialisation -> ``tools/test.py`` (LVIS box AP on all
+generate the world -> pretrain MaMMUT (two passes; contrastive only and generative only for the
+ablation) -> zero-shot classification of the evaluation boxes by the models with a contrastive
+pass -> fine-tune the detector on the base classes from (a) the two-pass checkpoint, (b) the
+contrastive-only checkpoint, (c) random initialisation -> ``tools/test.py`` (LVIS box AP on all
 classes) -> ``tools/infer.py`` on held-out images with a typed vocabulary -> report. Detector (a)
 is also tested with its VLM score from the fine-tuned backbone and from the frozen pretrained
 tower (the same weights), and trained once more with F-VLM's frozen backbone.
+
+The generative side: a toy VQA set drawn in the same world; open-ended VQA fine-tuned from (a),
+(b), (c) and (d) generative only (same seed and schedule) and ``tools/test.py`` with the
+official VQA accuracy; greedy captions of held-out images by the pretrained (a) and (d).
 """
 from __future__ import annotations
 
@@ -22,10 +26,11 @@ from typing import TextIO
 from mmengine.config import Config
 
 from . import report as rep
-from .actions import copy_last_checkpoint, crop_boxes, draw_world
+from .actions import copy_last_checkpoint, crop_boxes, draw_world, write_vqa_set
 from .experiment_report import write_experiment_report
 from .pipeline import Stage
 from .settings import (
+    CAPTION_VARIANTS,
     CROP_MARGIN,
     DETECTOR_CONFIG,
     ENV_VAR,
@@ -33,6 +38,7 @@ from .settings import (
     VARIANTS,
     VLM_SETTINGS,
     VLM_VARIANT,
+    VQA_CONFIG,
     ZERO_SHOT_CONFIG,
     Variant,
 )
@@ -67,20 +73,23 @@ class Experiment:
         profile: ``'default'`` or ``'quick'``.
         root: the repository root (the tools are run from there).
         python: the interpreter that runs the tools.
+        jobs: stages the pipeline runs side by side (for the report's time estimate).
     """
 
-    def __init__(self, out_dir: str, profile: str, root: str, python: str = sys.executable
-                 ) -> None:
+    def __init__(self, out_dir: str, profile: str, root: str, python: str = sys.executable,
+                 jobs: int = 2) -> None:
         if profile not in PROFILES:
             raise ValueError(f'unknown profile {profile!r}; choose one of {list(PROFILES)}')
         self.profile = PROFILES[profile]
         self.root = root
         self.python = python
+        self.jobs = jobs
         absolute = osp.abspath(osp.join(root, out_dir))
         rel = osp.relpath(absolute, root)
         self.out = absolute if rel.startswith('..') else rel  # as the tools see it (cwd=root)
         self.classes = world_classes(self.profile.world.classes)
-        self.stage_names: list[str] = []  # filled by stages()
+        self.pipeline_stages: list[Stage] = []  # filled by stages()
+        self.stage_names: list[str] = []
         #: VLM setting key -> the test stage of detector (a) under it (filled by stages())
         self.vlm_stages: dict[str, str] = {}
 
@@ -110,11 +119,18 @@ class Experiment:
                      settings=world.to_dict()),
                Stage('crops', 'crop the evaluation boxes for zero-shot classification',
                      deps=('world',), action=self._make_crops,
-                     settings=dict(margin=CROP_MARGIN))]
+                     settings=dict(margin=CROP_MARGIN)),
+               Stage('vqa_data', 'draw the toy VQA set in the world (VQAv2 layout), check its '
+                                 'token lengths, majority-answer baselines',
+                     deps=('world',), action=self._make_vqa,
+                     settings=dict(vqa=self.profile.vqa.to_dict(), config=config_digest(
+                         osp.join(self.root, self.profile.config(VQA_CONFIG)), self.out)))]
         for v in VARIANTS:
             out += self._variant_stages(v)
-        out.append(Stage('report', 'AP table, loss curves, detection grid -> report.md',
+        out.append(Stage('report', 'AP and VQA tables, captions, loss curves, detection grid -> '
+                                   'report.md',
                          deps=tuple(s.name for s in out), action=self._report, always=True))
+        self.pipeline_stages = out
         self.stage_names = [s.name for s in out]
         return out
 
@@ -134,17 +150,34 @@ class Experiment:
                      settings=dict(config=config_digest(osp.join(self.root, config),
                                                         self.out)))
 
+    def mammut_checkpoint(self, v: Variant) -> str:
+        """Where variant ``v``'s pretrained MaMMUT is kept."""
+        return self.path('checkpoints', f'mammut_{v.key}.pth')
+
     def _variant_stages(self, v: Variant) -> list[Stage]:
+        stages = []
+        if v.pretrain is not None:
+            passes = {'two-pass': 'both passes (contrastive + captioning)',
+                      'contrastive': 'the contrastive pass only (generative weight 0)',
+                      'generative': 'the generative pass only (contrastive weight 0)'}[v.key]
+            stages.append(self._train_stage(
+                f'pretrain_{v.key}', f'pretrain MaMMUT on the image-caption pairs with {passes}',
+                self.profile.config(v.pretrain), ('world',), self.mammut_checkpoint(v), []))
+        if v.detection:
+            stages += self._detection_stages(v)
+        stages += self._vqa_stages(v)
+        if v.key in CAPTION_VARIANTS:
+            stages.append(self._caption_stage(v))
+        return stages
+
+    def _detection_stages(self, v: Variant) -> list[Stage]:
+        """Zero-shot classification of the evaluation boxes (pretrained variants), the detector
+        fine-tuned from ``v``, its LVIS test and inference (and the VLM-score comparison)."""
         p = self.profile
         det_config = p.config(DETECTOR_CONFIG)
         stages = []
         if v.pretrain is not None:
-            mammut = self.path('checkpoints', f'mammut_{v.key}.pth')
-            passes = ('both passes (contrastive + captioning)' if v.key == 'two-pass'
-                      else 'the contrastive pass only (generative weight 0)')
-            stages.append(self._train_stage(
-                f'pretrain_{v.key}', f'pretrain MaMMUT on the image-caption pairs with {passes}',
-                p.config(v.pretrain), ('world',), mammut, []))
+            mammut = self.mammut_checkpoint(v)
             stages.append(self._zero_shot_stage(v, mammut))
             init = [f'model.backbone.init_cfg.checkpoint={mammut}',
                     f'model.class_embedder.init_cfg.checkpoint={mammut}']
@@ -250,7 +283,65 @@ class Experiment:
             collect=collect, clean=(osp.join(self.root, work),),
             settings=dict(config=config_digest(osp.join(self.root, ZERO_SHOT_CONFIG), self.out)))
 
+    def _vqa_stages(self, v: Variant) -> list[Stage]:
+        """VQA fine-tuned from ``v`` (``tools/train.py``, ``load_from`` its pretrained MaMMUT)
+        and tested (``tools/test.py``, the official VQA accuracy on the val questions; the
+        answers in the submission format and the scores as JSON beside)."""
+        config = self.profile.config(VQA_CONFIG)
+        weights = self.path('checkpoints', f'vqa_{v.key}.pth')
+        if v.pretrain is None:
+            init, deps = [], ('vqa_data',)
+        else:
+            init, deps = [f'load_from={self.mammut_checkpoint(v)}'], ('vqa_data',
+                                                                     f'pretrain_{v.key}')
+        train = self._train_stage(f'vqa_{v.key}', f'{v.label[:3]} fine-tune open-ended VQA '
+                                  f'from {v.source}', config, deps, weights, init)
+        test_dir = self.path(f'test-vqa_{v.key}')
+        scores = osp.join(test_dir, 'scores.json')
+
+        def collect() -> dict:
+            with open(osp.join(self.root, scores)) as f:
+                data = json.load(f)
+            return {k: data[k] for k in ('overall', 'perAnswerType', 'perQuestionType')}
+
+        test = Stage(
+            f'test-vqa_{v.key}', f'official VQA accuracy of VQA model {v.label[:3]} on the val '
+                                 'questions',
+            deps=(f'vqa_{v.key}',),
+            command=[self.python, 'tools/test.py', config, weights, '--work-dir', test_dir,
+                     '--cfg-options', f'test_evaluator.scores_file={scores}',
+                     f'test_evaluator.results_file={osp.join(test_dir, "results.json")}'],
+            collect=collect, clean=(osp.join(self.root, test_dir),))
+        return [train, test]
+
+    def _caption_stage(self, v: Variant) -> Stage:
+        """Greedy captions of the held-out pretraining images by ``v``'s pretrained MaMMUT
+        (``tools/test.py`` of its pretraining config with ``model.test_cfg.generate_captions``,
+        predictions dumped), scored by the classes they name."""
+        work = self.path(f'captions_{v.key}')
+        out = osp.join(work, 'predictions.pkl')
+        config = self.profile.config(v.pretrain)
+
+        def collect() -> dict:
+            return rep.caption_naming(osp.join(self.root, out),
+                                      self.abspath('world', 'pretrain', 'val.jsonl'),
+                                      self.classes, self.profile.num_captions)
+
+        return Stage(
+            f'captions_{v.key}', f'greedy captions of the held-out images by the {v.key} MaMMUT',
+            deps=(f'pretrain_{v.key}',),
+            command=[self.python, 'tools/test.py', config, self.mammut_checkpoint(v),
+                     '--work-dir', work, '--out', out, '--cfg-options',
+                     'model.test_cfg.generate_captions=True'],
+            collect=collect, clean=(osp.join(self.root, work),),
+            settings=dict(config=config_digest(osp.join(self.root, config), self.out)))
+
     # -- in-process stages -------------------------------------------------------------------
+    def _make_vqa(self, log: TextIO) -> dict:
+        cfg = resolved_config(osp.join(self.root, self.profile.config(VQA_CONFIG)), self.out)
+        return write_vqa_set(self.abspath('vqa'), self.profile.world, self.profile.vqa,
+                             cfg.model, log)
+
     def _make_world(self, log: TextIO) -> dict:
         return draw_world(self.abspath('world'), self.profile.world, self.classes, log)
 

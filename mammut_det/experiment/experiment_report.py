@@ -1,16 +1,20 @@
 """The experiment's report: ``report.md`` (AP table, retrieval, zero-shot accuracy, loss curves,
-detection grid, stage times, the commands to reproduce it) and ``results.json``, from the stages'
-done-markers and outputs."""
+detection grid, the generative section, stage times, the commands to reproduce it) and
+``results.json``, from the stages' done-markers and outputs."""
 from __future__ import annotations
 
 import json
+import os
 import os.path as osp
+import time
 from typing import TYPE_CHECKING, TextIO
 
 from ..detection.vocabulary import prompt_name
 from . import report as rep
 from .actions import echo
-from .settings import VARIANTS, VLM_SETTINGS
+from .generative_report import generative_section
+from .pipeline import schedule_estimate
+from .settings import DETECTION_VARIANTS, VARIANTS, VLM_SETTINGS
 
 if TYPE_CHECKING:
     from .experiment import Experiment
@@ -32,10 +36,42 @@ def write_experiment_report(exp: Experiment, log: TextIO) -> dict:
                f'numbers: {exp.abspath("results.json")}')
     return dict(report=exp.path('report.md'), results=exp.path('results.json'))
 
+
+def timing_section(exp: Experiment, markers: dict[str, dict]) -> tuple[list[str], dict]:
+    """Wall and CPU time of the stages, and the wall time the same schedule would take on a
+    quiet machine with one core per running stage (``jobs`` of them): each stage's CPU seconds
+    through the pipeline's order and policy, plus this process's CPU outside the stages."""
+    seconds = {n: m['seconds'] for n, m in markers.items()}
+    cpu = {n: m.get('cpu_seconds', m['seconds']) for n, m in markers.items()}
+    wall = (max(m['finished_at'] for m in markers.values())
+            - min(m['finished_at'] - m['seconds'] for m in markers.values()))
+    in_process = sum(cpu[s.name] for s in exp.pipeline_stages if s.action and s.name in cpu)
+    own = max(time.process_time() - in_process, 0.0)
+    stages = [s for s in exp.pipeline_stages if s.name in cpu]
+    quiet = schedule_estimate(stages, cpu, exp.jobs) + own
+    rows = [[n, f'{seconds[n]:.0f}', f'{cpu[n]:.0f}'] for n in markers]
+    lines = [
+        '## Stages and times', '',
+        f'From the start of the first stage to the end of the last: {wall / 60:.1f} min on '
+        f'this machine (load average {os.getloadavg()[0]:.1f} at the end; stages side by side '
+        f'where they could be, up to {exp.jobs}; summed stage time {sum(seconds.values()) / 60:.1f}'
+        ' min; a stage reused from an earlier run keeps the times it took then). CPU time '
+        f'(user + system of each tool process and its data workers): {sum(cpu.values()) / 60:.1f}'
+        f' min in the stages, {own:.0f} s in run_experiment.py itself (imports, config digests, '
+        f'echoing the logs). On a quiet machine with {exp.jobs} cores the same schedule, each '
+        f'stage taking its CPU time, would take about {quiet / 60:.1f} min.', '',
+        rep.markdown_table([['stage', 'seconds', 'CPU seconds'], *rows])]
+    results = dict(stage_seconds=seconds, stage_cpu_seconds=cpu, wall_seconds=round(wall, 1),
+                   cpu_seconds=round(sum(cpu.values()) + own, 1),
+                   quiet_estimate_seconds=round(quiet, 1))
+    return lines, results
+
+
 def render_report(exp: Experiment, markers: dict[str, dict]) -> tuple[str, dict]:
     """The report's markdown (plots written beside it) and the results as a dict."""
     p, s = exp.profile, exp.profile.world
-    metrics = {v.label: markers[f'test_{v.key}']['outputs']['metrics'] for v in VARIANTS}
+    metrics = {v.label: markers[f'test_{v.key}']['outputs']['metrics']
+               for v in DETECTION_VARIANTS}
     table = rep.metrics_table(metrics)
     vlm = {vs.label: markers[exp.vlm_stages[vs.key]]["outputs"]["metrics"] for vs in VLM_SETTINGS}
     vlm_table = rep.metrics_table(vlm, ('APr', 'APc', 'APf', 'AP'), 'VLM score of detector (a)')
@@ -44,7 +80,7 @@ def render_report(exp: Experiment, markers: dict[str, dict]) -> tuple[str, dict]
     pretrain = {v.label: rep.read_scalars(exp.abspath(f'pretrain_{v.key}'))
                 for v in VARIANTS if v.pretrain}
     detector = {v.label: rep.read_scalars(exp.abspath(f'detector_{v.key}'))
-                for v in VARIANTS}
+                for v in DETECTION_VARIANTS}
     rep.plot_curves(pretrain, rep.PRETRAIN_LOSSES, exp.abspath('pretrain_losses.png'),
                     'MaMMUT pretraining losses (weighted as trained)')
     rep.plot_curves(detector, rep.DETECTOR_LOSSES, exp.abspath('detector_losses.png'),
@@ -53,44 +89,45 @@ def render_report(exp: Experiment, markers: dict[str, dict]) -> tuple[str, dict]
         truth = json.load(f)
     rare = [c.name for c in exp.classes if c.frequency == 'r']
     rep.detection_grid(exp.abspath('world'), truth,
-                       {v.label: exp.abspath(f'infer_{v.key}') for v in VARIANTS},
+                       {v.label: exp.abspath(f'infer_{v.key}') for v in DETECTION_VARIANTS},
                        set(rare), exp.abspath('detections.png'), p.grid_images)
     retrieval = {label: {k: rep.last_value(recs, f'retrieval/{k}')
                          for k in ('i2t@1', 't2i@1', 'chance_i2t@1')}
                  for label, recs in pretrain.items()}
     zero_shot = {v.label: markers[f'zeroshot_{v.key}']['outputs']['accuracy']
-                 for v in VARIANTS if v.pretrain}
+                 for v in DETECTION_VARIANTS if v.pretrain}
     groups = [('top1', 'all'), ('top1_f', 'frequent'), ('top1_c', 'common'),
               ('top1_r', 'rare'), ('mean_class', 'mean over classes')]
     zs_table = [['init', *(g[1] for g in groups)]] + [
         [label, *(f'{100 * acc[k]:.1f}' if k in acc else '-' for k, _ in groups)]
         for label, acc in zero_shot.items()]
     counts = markers['world']['outputs']
-    a, c = metrics[VARIANTS[0].label], metrics[VARIANTS[2].label]
-    b = metrics[VARIANTS[1].label]
-    stage_rows = [[n, f'{m["seconds"]:.0f}'] for n, m in markers.items()]
-    total = sum(m['seconds'] for m in markers.values())
-    wall = (max(m['finished_at'] for m in markers.values())
-            - min(m['finished_at'] - m['seconds'] for m in markers.values()))
-    results = dict(profile=p.name, metrics={v.key: metrics[v.label] for v in VARIANTS},
-                   vlm_score=vlm_rows,
+    by_key = {v.key: metrics[v.label] for v in DETECTION_VARIANTS}
+    a, b, c = by_key['two-pass'], by_key['contrastive'], by_key['random']
+    generative_lines, generative = generative_section(exp, markers)
+    timing_lines, timing = timing_section(exp, markers)
+    results = dict(profile=p.name, metrics=by_key, vlm_score=vlm_rows,
                    retrieval={v.key: retrieval[v.label] for v in VARIANTS if v.pretrain},
-                   zero_shot={v.key: zero_shot[v.label] for v in VARIANTS if v.pretrain},
-                   stage_seconds={n: m['seconds'] for n, m in markers.items()},
-                   wall_seconds=round(wall, 1),
-                   world=s.to_dict(), rare_classes=rare)
+                   zero_shot={v.key: zero_shot[v.label] for v in DETECTION_VARIANTS
+                              if v.pretrain},
+                   **generative, **timing, world=s.to_dict(), vqa_settings=p.vqa.to_dict(),
+                   rare_classes=rare)
     freq = {f: [c.name for c in exp.classes if c.frequency == f] for f in 'fcr'}
     lines = [
         f'# MaMMUT open-vocabulary experiment ({p.name} setting)', '',
         'Does pretraining on image-caption pairs let the detector find classes it never saw '
-        'a box of? A miniature LVIS-style test on a generated world of coloured shapes.', '',
+        'a box of? A miniature LVIS-style test on a generated world of coloured shapes. And '
+        'does the joint (two-pass) pretraining also serve the generative tasks: toy VQA '
+        'fine-tuned from each pretraining, and greedy captions (the last sections).', '',
         '## The world', '',
         f'- {len(exp.classes)} classes, colour x shape, LVIS frequencies: '
         f'{len(freq["f"])} frequent, {len(freq["c"])} common, {len(freq["r"])} rare '
         f'({", ".join(prompt_name(n) for n in rare)}). Every class has a colour of its own, '
         'so the rare colours never occur in a training box (why: the docstring of '
         '`mammut_det/experiment/world.py`).',
-        f'- Pretraining: {s.num_pretrain} captioned scenes of {s.pretrain_size} px. Captions '
+        f'- Pretraining: {s.num_pretrain} captioned scenes of {s.pretrain_size} px, with both '
+        'passes (a), the contrastive pass only (b) or the generative pass only (d; VQA and '
+        'captions only), same seed and schedule. Captions '
         'of the rare classes: ' + ', '.join(f'{prompt_name(n)} {counts["captions"][n]}'
                                             for n in rare) + '.',
         f'- Detection: {s.num_det_train} training scenes of {s.det_size} px with '
@@ -138,11 +175,8 @@ def render_report(exp: Experiment, markers: dict[str, dict]) -> tuple[str, dict]
         f'tools/infer.py with the vocabulary typed on the command line (`--texts`, all '
         f'{len(exp.classes)} classes), boxes scoring at least {p.score_thr}.', '',
         '![detections](detections.png)', '',
-        '## Stages and times', '',
-        f'From the start of the first stage to the end of the last: {wall / 60:.1f} min '
-        f'(stages side by side where they could be; summed stage time {total / 60:.1f} min; '
-        'a stage reused from an earlier run keeps the time it took then).', '',
-        rep.markdown_table([['stage', 'seconds'], *stage_rows]), '', '## Reproduce', '',
+        *generative_lines,
+        *timing_lines, '', '## Reproduce', '',
         '```',
         f'python tools/run_experiment.py{" --quick" if p.name == "quick" else ""} '
         f'--out-dir {exp.out}',

@@ -3,8 +3,9 @@
 A :class:`Stage` is either a command line (a real tool, run as a subprocess from the repository
 root) or a Python callable. Its *signature* hashes what it does (command, settings) and the
 signatures of the stages it depends on. A stage that finishes writes ``stages/<name>.json``
-(signature, seconds, outputs); a later run with the same signature reuses it, so an interrupted
-experiment resumes where it stopped, and a changed setting reruns exactly the stages it reaches.
+(signature, wall and CPU seconds, outputs); a later run with the same signature reuses it, so
+an interrupted experiment resumes where it stopped, and a changed setting reruns exactly the
+stages it reaches.
 Every stage writes ``logs/<name>.log``; its lines are echoed to the console (prefixed with the
 stage name when several stages run at once).
 """
@@ -59,6 +60,56 @@ class Stage:
     def __post_init__(self) -> None:
         if (self.command is None) == (self.action is None):
             raise ValueError(f'stage {self.name!r}: give exactly one of command and action')
+
+
+def reap(proc: subprocess.Popen) -> float | None:
+    """``None`` while ``proc`` runs; once it has exited, reap it (setting its ``returncode``)
+    and return the CPU seconds (user + system) that it and the children it waited for (data
+    loader workers) used."""
+    if proc.returncode is not None:
+        raise ValueError(f'process {proc.pid} was reaped already; its CPU time is lost')
+    pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+    if pid == 0:
+        return None
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return usage.ru_utime + usage.ru_stime
+
+
+def schedule_estimate(stages: Sequence[Stage], seconds: dict[str, float], jobs: int) -> float:
+    """How long :meth:`Pipeline.run` takes for ``stages`` if stage ``name`` takes
+    ``seconds[name]`` (e.g. its CPU seconds: its time on a quiet machine where each running stage
+    has a core of its own): the same order and policy (at most ``jobs`` commands side by side,
+    each as soon as its dependencies are done, in-process stages alone)."""
+    info = {s.name: s for s in stages}
+    pending = [s.name for s in stages]
+    running: dict[str, float] = {}  # name -> when it ends
+    done: set[str] = set()
+    now = 0.0
+    while pending or running:
+        before = len(pending)
+        for name in list(pending):
+            stage = info[name]
+            if len(running) >= jobs:
+                break
+            if not all(d in done for d in stage.deps):
+                continue
+            pending.remove(name)
+            if stage.action is not None:
+                if running:
+                    pending.insert(0, name)
+                    break
+                now += seconds[name]
+                done.add(name)
+            else:
+                running[name] = now + seconds[name]
+        if not running:
+            if len(pending) == before:
+                raise ValueError(f'stages {pending} wait on stages that never run')
+            continue
+        name = min(running, key=running.get)
+        now = running.pop(name)
+        done.add(name)
+    return now
 
 
 def shell_line(command: Sequence[str], env: dict[str, str] | None = None) -> str:
@@ -171,9 +222,10 @@ class Pipeline:
         os.makedirs(osp.dirname(self.log_path(stage.name)), exist_ok=True)
         return open(self.log_path(stage.name), 'w', buffering=1)
 
-    def _finish(self, stage: Stage, seconds: float, outputs: dict) -> dict:
+    def _finish(self, stage: Stage, seconds: float, cpu_seconds: float, outputs: dict) -> dict:
         data = dict(stage=stage.name, title=stage.title, signature=self.signature(stage.name),
-                    seconds=round(seconds, 1), finished=time.strftime('%Y-%m-%d %H:%M:%S'),
+                    seconds=round(seconds, 1), cpu_seconds=round(cpu_seconds, 1),
+                    finished=time.strftime('%Y-%m-%d %H:%M:%S'),
                     finished_at=time.time(),
                     command=self.command_line(stage), log=self.log_path(stage.name),
                     outputs=outputs)
@@ -211,7 +263,7 @@ class Pipeline:
     def _run_action(self, stage: Stage, index: int) -> dict:
         log = self._prepare(stage)
         self._banner(stage, index)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         try:
             outputs = stage.action(log)
         except Exception as e:
@@ -220,9 +272,9 @@ class Pipeline:
             raise StageFailed(f'stage {stage.name} failed ({type(e).__name__}: {e}); log: '
                               f'{self.log_path(stage.name)}') from e
         log.close()
-        seconds = time.perf_counter() - start
-        self._say(f'<== {stage.name} done in {seconds:.0f} s')
-        return self._finish(stage, seconds, outputs or {})
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+        self._say(f'<== {stage.name} done in {seconds:.0f} s ({cpu:.0f} CPU s)')
+        return self._finish(stage, seconds, cpu, outputs or {})
 
     def run(self) -> dict[str, dict]:
         """Run every stage not done yet; returns the markers of all stages. Raises
@@ -258,7 +310,8 @@ class Pipeline:
                     else:
                         running[name] = self._start(stage, index)
                 for name, (proc, pump, log, start) in list(running.items()):
-                    if proc.poll() is None:
+                    cpu = reap(proc)
+                    if cpu is None:
                         continue
                     pump.join()
                     log.close()
@@ -269,8 +322,8 @@ class Pipeline:
                                           f'{proc.returncode}; log: {self.log_path(name)}')
                     stage = self.stages[name]
                     outputs = stage.collect() if stage.collect is not None else {}
-                    self._say(f'<== {name} done in {seconds:.0f} s')
-                    done[name] = self._finish(stage, seconds, outputs)
+                    self._say(f'<== {name} done in {seconds:.0f} s ({cpu:.0f} CPU s)')
+                    done[name] = self._finish(stage, seconds, cpu, outputs)
                 if running:
                     time.sleep(0.2)
         except BaseException:

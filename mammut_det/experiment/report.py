@@ -4,7 +4,7 @@ Everything here reads files the real tools wrote: MMEngine's ``vis_data/scalars.
 record per logged iteration) for the loss curves and the pretraining retrieval scores, the
 ``<timestamp>.json`` that ``tools/test.py`` leaves in its work dir for the LVIS metrics, and
 ``tools/infer.py``'s ``preds/*.json`` for the detections drawn, and the predictions that
-``tools/test.py --out`` dumped for the zero-shot classification accuracy.
+``tools/test.py --out`` dumped for the zero-shot classification accuracy and the greedy captions.
 """
 from __future__ import annotations
 
@@ -94,6 +94,43 @@ def zero_shot_accuracy(predictions: str, frequencies: Sequence[str]) -> dict[str
     return out
 
 
+def caption_naming(predictions: str, annotations: str, classes: Sequence,
+                   num_examples: int) -> dict:
+    """How well greedy captions name what the images show, from the dump of ``tools/test.py
+    --out`` (``img_path``, ``caption``, ``pred_caption`` per sample) and the JSON lines file the
+    images come from (``image`` relative to its folder, ``objects``: class names). A caption
+    names class ``c`` when it holds "<colour> <shape>". Returns ``recall`` (the images' classes
+    named, fraction over all (image, class) pairs), ``precision`` (the classes named that the
+    image shows), ``exact`` (the images whose named classes are exactly theirs), ``num_images``
+    and the first ``num_examples`` as ``examples`` (image, caption, generated)."""
+    with open(annotations) as f:
+        objects = {}
+        for line in f:
+            entry = json.loads(line)
+            objects[osp.normpath(entry['image'])] = set(entry['objects'])
+    samples = mmengine.load(predictions)
+    if not samples:
+        raise ValueError(f'{predictions} holds no predictions')
+    shown = named = hits = exact = 0
+    examples = []
+    for sample in samples:
+        path = osp.normpath(sample['img_path'])
+        key = next((k for k in objects if path == k or path.endswith(os.sep + k)), None)
+        if key is None:
+            raise KeyError(f'{predictions}: {sample["img_path"]} is not an image of {annotations}')
+        truth = objects[key]
+        said = {c.name for c in classes if f'{c.colour} {c.shape}' in sample['pred_caption']}
+        shown += len(truth)
+        named += len(said)
+        hits += len(truth & said)
+        exact += said == truth
+        if len(examples) < num_examples:
+            examples.append(dict(image=key, caption=sample['caption'],
+                                 generated=sample['pred_caption']))
+    return dict(recall=hits / max(shown, 1), precision=hits / max(named, 1),
+                exact=exact / len(samples), num_images=len(samples), examples=examples)
+
+
 def plot_curves(series: dict[str, list[dict]], keys: Sequence[str], path: str,
                 title: str) -> list[str]:
     """One panel per loss in ``keys`` (three a row), one line per run in ``series`` (label ->
@@ -168,6 +205,26 @@ def detection_grid(image_dir: str, truth: list[dict], rows: dict[str, str], nove
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return len(shown)
+
+
+def caption_figure(image_dir: str, rows: list[list[str]], path: str) -> None:
+    """A PNG (``path``) with, for each row after the header ``rows[0]`` (``image``, then a
+    name per caption), the image (a path under ``image_dir``) and its captions, each after its
+    name."""
+    header, body = rows[0], rows[1:]
+    if not body:
+        raise ValueError('no captions to show')
+    fig, axes = plt.subplots(len(body), 2, figsize=(9, 1.2 * len(body)), squeeze=False,
+                             gridspec_kw=dict(width_ratios=(1, 6)))
+    for (ax_image, ax_text), row in zip(axes, body):
+        ax_image.imshow(plt.imread(osp.join(image_dir, row[0])), interpolation='nearest')
+        ax_text.text(0, 0.5, '\n'.join(f'{name}: {text}' for name, text in
+                                       zip(header[1:], row[1:])), va='center', fontsize=8)
+        ax_image.axis('off')
+        ax_text.axis('off')
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
 
 
 def metrics_table(metrics: dict[str, dict[str, float]], names: Sequence[str] = TABLE_METRICS,

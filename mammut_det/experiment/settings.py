@@ -1,11 +1,12 @@
-"""What an experiment is run with: the ablation's variants (how the detector is initialised), the
-VLM-score settings compared on detector (a), and the profiles (the world drawn and the schedules'
-configs)."""
+"""What an experiment is run with: the ablation's variants (how the detector and the VQA model are
+initialised), the VLM-score settings compared on detector (a), and the profiles (the world and
+VQA set drawn and the schedules' configs)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from .world import WorldSettings
+from .world_vqa import VQASettings
 
 CONFIG_DIR = 'configs/experiment'
 #: environment variable through which the configs find the experiment folder
@@ -14,12 +15,13 @@ ENV_VAR = 'MAMMUT_EXPERIMENT'
 
 @dataclass(frozen=True)
 class Variant:
-    """One arm of the ablation: how the detector is initialised."""
+    """One arm of the ablation: how the detector and the VQA model are initialised."""
 
     key: str
     label: str
-    source: str  # where the detector's weights come from, for the stage titles
+    source: str  # where the fine-tuned weights come from, for the stage titles
     pretrain: str | None  # pretraining config name (without folder and suffix), None: random
+    detection: bool = True  # also an arm of the detection ablation (else VQA and captions only)
 
 
 VARIANTS = (
@@ -28,7 +30,13 @@ VARIANTS = (
     Variant('contrastive', '(b) contrastive only', 'the contrastive-only checkpoint',
             'mammut-tiny_contrastive_shapes-world'),
     Variant('random', '(c) random initialisation', 'random weights', None),
+    Variant('generative', '(d) generative only', 'the generative-only checkpoint',
+            'mammut-tiny_generative_shapes-world', detection=False),
 )
+DETECTION_VARIANTS = tuple(v for v in VARIANTS if v.detection)
+#: the pretrained models whose greedy captions of held-out images the report shows
+CAPTION_VARIANTS = ('two-pass', 'generative')
+VQA_CONFIG = 'mammut-tiny_vqa_shapes-world'
 
 
 @dataclass(frozen=True)
@@ -60,17 +68,21 @@ class Profile:
 
     name: str
     world: WorldSettings
+    vqa: VQASettings
     config_suffix: str
     score_thr: float
     grid_images: int
+    num_captions: int  # held-out images whose greedy captions the report lists
 
     def config(self, name: str) -> str:
         return f'{CONFIG_DIR}/{name}{self.config_suffix}.py'
 
 
 PROFILES = {
-    'default': Profile('default', WorldSettings(), '', score_thr=0.3, grid_images=6),
+    'default': Profile('default', WorldSettings(), VQASettings(), '', score_thr=0.3,
+                       grid_images=6, num_captions=8),
     'quick': Profile('quick', WorldSettings(num_pretrain=400, num_pretrain_val=50,
                                             num_det_train=40, num_det_val=12, num_infer=3),
-                     '_quick', score_thr=0.2, grid_images=3),
+                     VQASettings(num_train=100, num_val=30), '_quick', score_thr=0.2,
+                     grid_images=3, num_captions=3),
 }

@@ -36,7 +36,8 @@ from ..datasets.toy_captions import (
     draw_object,
 )
 
-WORLD_VERSION = 1
+#: 2: the tokenizer also learns the VQA questions' words
+WORLD_VERSION = 2
 FREQUENCY_CODES = ('f', 'c', 'r')
 #: colours beyond the toy generator's (RGB), far from them and from the grey backgrounds
 EXTRA_COLOURS: dict[str, tuple[int, int, int]] = {

@@ -10,7 +10,8 @@ Output of :func:`make_world` under ``out_dir``::
     infer/000000.png                         held-out scenes (every class), no annotations
     infer_objects.json                       what each held-out scene shows (for the report)
     classes.txt                              class names, one a line, in category-id order
-    tokenizer.json                           byte-level BPE trained on captions and class names
+    tokenizer.json                           byte-level BPE trained on captions, class names and
+                                             the words of the VQA questions (:mod:`.world_vqa`)
     manifest.json                            the settings, written last; equal settings skip
 
 Every image is drawn from ``np.random.default_rng([seed, split, index])``, so one seed gives
@@ -28,6 +29,7 @@ import numpy as np
 from ..datasets.toy_captions import toy_caption
 from ..detection.vocabulary import prompt_name
 from ..text import BPETokenizer
+from ..vqa.toy import question_vocabulary
 from .world import (
     WORLD_VERSION,
     SceneObject,
@@ -36,6 +38,7 @@ from .world import (
     draw_scene,
     world_classes,
 )
+from .world_vqa import WORLD_VQA_KINDS, world_words
 
 #: split ids of the random streams
 SPLITS = {'pretrain_train': 0, 'pretrain_val': 1, 'det_train': 2, 'det_val': 3, 'infer': 4}
@@ -197,8 +200,9 @@ def make_world(out_dir: str, settings: WorldSettings | None = None, force: bool 
     with open(osp.join(out_dir, 'classes.txt'), 'w') as f:
         f.write('\n'.join(c.name for c in writer.classes) + '\n')
     names = [prompt_name(c.name) for c in writer.classes]
-    BPETokenizer.train(captions + names, s.vocab_size, osp.join(out_dir, 'tokenizer.json'),
-                       s.context_length)
+    questions = question_vocabulary(*world_words(s), WORLD_VQA_KINDS)
+    BPETokenizer.train(captions + names + questions, s.vocab_size,
+                       osp.join(out_dir, 'tokenizer.json'), s.context_length)
     with open(manifest, 'w') as f:
         json.dump(s.to_dict(), f, indent=1)
     return True

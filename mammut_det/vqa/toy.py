@@ -38,7 +38,7 @@ from __future__ import annotations
 import os
 import os.path as osp
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 
 import numpy as np
@@ -74,27 +74,60 @@ def plural(word: str) -> str:
     return word + ('es' if word.endswith(('s', 'x', 'ch', 'sh')) else 's')
 
 
+#: question type -> template of its question (``str.format`` names: shape, shapes (the plural),
+#: colour) and answer type
+QUESTION_KINDS = {
+    'what colour is the': ('what colour is the {shape}?', 'other'),
+    'what shape is the': ('what shape is the {colour} object?', 'other'),
+    'how many': ('how many {shapes} are there?', 'number'),
+    'is there a': ('is there a {colour} {shape}?', 'yes/no'),
+}
+
+
+def _ask(kind: str, answer: str, colour: str = '', shape: str = '') -> tuple[str, str, str]:
+    template, answer_type = QUESTION_KINDS[kind]
+    return template.format(colour=colour, shape=shape, shapes=plural(shape)), answer, answer_type
+
+
 def scene_questions(objs: list[ToyObject], colours: Sequence[str], shapes: Sequence[str],
                     rng: np.random.Generator) -> dict[str, tuple[str, str, str]]:
     """One question of each kind the scene can answer uniquely: question type -> (question,
-    answer, answer type)."""
+    answer, answer type). A colour is asked about only for a shape the scene holds once, a shape
+    only for a colour it holds once."""
     counts = Counter(o.shape for o in objs)
+    colour_counts = Counter(o.colour for o in objs)
     out = {}
     unique = [o for o in objs if counts[o.shape] == 1]
     if unique:
         o = unique[int(rng.integers(len(unique)))]
-        out['what colour is the'] = (f'what colour is the {o.shape}?', o.colour, 'other')
-    o = objs[int(rng.integers(len(objs)))]
-    out['what shape is the'] = (f'what shape is the {o.colour} object?', o.shape, 'other')
+        out['what colour is the'] = _ask('what colour is the', o.colour, shape=o.shape)
+    unique = [o for o in objs if colour_counts[o.colour] == 1]
+    if unique:
+        o = unique[int(rng.integers(len(unique)))]
+        out['what shape is the'] = _ask('what shape is the', o.shape, colour=o.colour)
     shape = str(rng.choice(list(shapes)))
-    out['how many'] = (f'how many {plural(shape)} are there?', str(counts[shape]), 'number')
+    out['how many'] = _ask('how many', str(counts[shape]), shape=shape)
     present = {(o.colour, o.shape) for o in objs}
     absent = sorted({(c, s) for c in colours for s in shapes} - present)
     pool = sorted(present) if rng.random() < 0.5 or not absent else absent
     colour, shape = pool[int(rng.integers(len(pool)))]
-    out['is there a'] = (f'is there a {colour} {shape}?',
-                         'yes' if (colour, shape) in present else 'no', 'yes/no')
+    out['is there a'] = _ask('is there a', 'yes' if (colour, shape) in present else 'no',
+                             colour, shape)
     return out
+
+
+def question_vocabulary(colours: Sequence[str], shapes: Sequence[str],
+                        kinds: Sequence[str] = tuple(QUESTION_KINDS)) -> list[str]:
+    """Every question of ``kinds`` that scenes of ``colours`` and ``shapes`` can be asked, and
+    every answer word (colours, shapes, yes, no; counts are digits), for training a tokenizer
+    that encodes them."""
+    out = []
+    for kind in kinds:
+        pairs = ([(c, s) for c in colours for s in shapes] if kind == 'is there a'
+                 else [('', s) for s in shapes] if kind != 'what shape is the'
+                 else [(c, '') for c in colours])
+        out += [_ask(kind, '', c, s)[0] for c, s in pairs]
+    return out + [*colours, *shapes, 'yes', 'no']
 
 
 def human_answers(answer: str, wrong: Sequence[str], rng: np.random.Generator,
@@ -135,6 +168,10 @@ def _vqa_files(split: str) -> tuple[str, str, str]:
             f'toy_{split}_scenes.json')
 
 
+#: the questions, annotations and scenes files of a toy VQA set, both splits
+VQA_FILES = [n for s in SPLITS for n in _vqa_files(s)]
+
+
 def toy_image_name(split: str, image_id: int) -> str:
     """Path of a toy VQA image relative to the output folder."""
     return f'images/{split}/toy_{split}_{image_id:012d}.png'
@@ -161,26 +198,58 @@ def make_toy_vqa(out_dir: str, num_train: int = 1000, num_val: int = 200, size: 
                                      max_objects=max_objects,
                                      questions_per_image=questions_per_image, noise=noise,
                                      vocab_size=vocab_size, context_length=context_length)
-    out = {s: dict(zip(('questions', 'annotations', 'scenes'),
-                       (osp.join(out_dir, n) for n in _vqa_files(s))),
-                   images=osp.join(out_dir, 'images', s)) for s in SPLITS}
-    files = [n for s in SPLITS for n in _vqa_files(s)] + ['tokenizer.json']
-    if not needs_writing(out_dir, settings, files, force):
+    out = vqa_paths(out_dir)
+    if not needs_writing(out_dir, settings, [*VQA_FILES, 'tokenizer.json'], force):
         return out
+
+    def draw(rng: np.random.Generator) -> tuple[np.ndarray, list[ToyObject]]:
+        img, _, objs = draw_shapes_scene(rng, size, (1, max_objects), palette, shapes)
+        return img, objs
+
+    texts = write_vqa_splits(out_dir, dict(train=num_train, val=num_val), draw, (seed,),
+                             colours, shapes, max_objects, questions_per_image, noise)
+    finish(out_dir, settings, texts, vocab_size, context_length)
+    return out
+
+
+def vqa_paths(out_dir: str) -> dict[str, dict[str, str]]:
+    """Per split, the paths of a toy VQA set's ``questions``, ``annotations``, ``scenes`` and
+    image folder (``images``) under ``out_dir``."""
+    return {s: dict(zip(('questions', 'annotations', 'scenes'),
+                        (osp.join(out_dir, n) for n in _vqa_files(s))),
+                    images=osp.join(out_dir, 'images', s)) for s in SPLITS}
+
+
+def write_vqa_splits(out_dir: str, sizes: dict[str, int],
+                     draw: Callable[[np.random.Generator], tuple[np.ndarray, list[ToyObject]]],
+                     seed: Sequence[int], colours: Sequence[str], shapes: Sequence[str],
+                     max_objects: int, questions_per_image: int, noise: float,
+                     kinds: Sequence[str] = tuple(QUESTION_KINDS),
+                     description: str = 'toy shapes VQA') -> list[str]:
+    """Write the images, questions, annotations and scenes of the splits in ``sizes`` (split
+    name in :data:`SPLITS` -> number of images) in the VQAv2 layout (module docstring).
+
+    Image ``i`` of a split is ``draw(rng)`` (an image [H, W, 3] uint8 BGR and its objects) with
+    ``rng = np.random.default_rng([*seed, split id, i])``; the same ``rng`` then picks up to
+    ``questions_per_image`` of the scene's :func:`scene_questions` of the question types
+    ``kinds`` and their :func:`human_answers`. Returns every question and human answer written
+    (for a tokenizer)."""
+    out = vqa_paths(out_dir)
     choices = _answer_choices(colours, shapes, max_objects)
     texts = []
-    for split, num in (('train', num_train), ('val', num_val)):
+    for split, num in sizes.items():
         questions, annotations, scenes = [], [], {}
         for i in range(num):
-            rng = np.random.default_rng([seed, SPLITS[split], i])
-            img, _, objs = draw_shapes_scene(rng, size, (1, max_objects), palette, shapes)
+            rng = np.random.default_rng([*seed, SPLITS[split], i])
+            img, objs = draw(rng)
             image_id = i + 1
             write_image(osp.join(out_dir, toy_image_name(split, image_id)), img)
             scenes[str(image_id)] = [asdict(o) for o in objs]
-            asked = scene_questions(objs, colours, shapes, rng)
-            kinds = list(asked)
-            for n, k in enumerate(rng.permutation(len(kinds))[:questions_per_image]):
-                qtype = kinds[int(k)]
+            asked = {k: q for k, q in scene_questions(objs, colours, shapes, rng).items()
+                     if k in kinds}
+            types = list(asked)
+            for n, k in enumerate(rng.permutation(len(types))[:questions_per_image]):
+                qtype = types[int(k)]
                 question, answer, atype = asked[qtype]
                 qid = image_id * 1000 + n
                 wrong = [a for a in choices[qtype] if a != answer]
@@ -192,15 +261,14 @@ def make_toy_vqa(out_dir: str, num_train: int = 1000, num_val: int = 200, size: 
                     answers=[dict(answer=a, answer_confidence='yes' if a == answer else 'maybe',
                                   answer_id=j + 1) for j, a in enumerate(answers)]))
                 texts += [question, *answers]
-        info = dict(description=f'toy shapes VQA, {split}', version=TOY_VERSION)
+        info = dict(description=f'{description}, {split}', version=TOY_VERSION)
         write_json(out[split]['questions'], dict(info=info, task_type='Open-Ended',
                                                  data_type='toy', data_subtype=split,
                                                  questions=questions))
         write_json(out[split]['annotations'], dict(info=info, data_type='toy',
                                                    data_subtype=split, annotations=annotations))
         write_json(out[split]['scenes'], scenes)
-    finish(out_dir, settings, texts, vocab_size, context_length)
-    return out
+    return texts
 
 
 def make_toy_videoqa(out_dir: str, num_train: int = 256, num_val: int = 64,
