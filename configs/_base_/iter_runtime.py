@@ -1,6 +1,8 @@
 # Runtime shared by iteration-based training of MaMMUT models (pretraining, generative
 # fine-tuning): logging, checkpoints every `interval` iterations, seeding.
-default_scope = None
+# 'mmengine', not None: None takes whatever scope was set last in the process (e.g. mmaction's,
+# whose RandomResizedCrop differs); our modules are in MMEngine's root registries
+default_scope = 'mmengine'
 custom_imports = dict(imports=['mammut_det'], allow_failed_imports=False)
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),

@@ -4,7 +4,7 @@
 _base_ = ['../openmammut_l14.py']
 
 custom_imports = dict(imports=['mammut_det'], allow_failed_imports=False)
-default_scope = None
+default_scope = 'mmengine'
 load_from = 'checkpoints/openmammut_l14.pth'
 
 model = dict(test_cfg=dict(generate_captions=False))
