@@ -137,6 +137,22 @@ def init_cpu_distributed(launcher: str, backend: str = 'gloo') -> None:
                                 world_size=int(os.environ['WORLD_SIZE']))
 
 
+def destroy_distributed() -> bool:
+    """torch 2.13 with gloo: a process that exits without ``destroy_process_group()`` can abort
+    at interpreter shutdown ("terminate called without an active exception", SIGABRT; seen here
+    now and then at the end of 2-process CPU runs of ``tools/train.py``), because Gloo's worker
+    threads still hold work whose tensors reference Python objects (pytorch/pytorch#190489; the
+    atexit fix, #179291, was abandoned). MMEngine 0.10.7's Runner never destroys the group, so
+    ``tools/train.py`` and ``tools/test.py`` call this after a run that succeeded (all ranks meet
+    at a barrier first). Returns whether there was a group to destroy."""
+    import torch.distributed as dist
+    if not (dist.is_available() and dist.is_initialized()):
+        return False
+    dist.barrier()
+    dist.destroy_process_group()
+    return True
+
+
 #: ``model_wrapper_cfg`` for DDP on CPU with mmengine 0.10.7 (see :func:`init_cpu_distributed`).
 CPU_DDP_WRAPPER = dict(type='MMDistributedDataParallel', device_ids=None,
                        broadcast_buffers=False)

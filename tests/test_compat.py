@@ -390,3 +390,21 @@ def test_deepspeed_announces_the_cpu_on_stdout_unless_told():
                            capture_output=True, text=True, timeout=300, env=env)
     assert fixed.returncode == 0, fixed.stderr[-2000:]
     assert fixed.stdout == 'cpu\n'
+
+
+def test_tools_destroy_the_process_group_after_a_run(tmp_path):
+    """Without destroy_process_group a gloo process can abort at interpreter shutdown
+    (pytorch#190489); the tools call compat.destroy_distributed after a successful run."""
+    script = f'''
+import torch, torch.distributed as dist
+from mammut_det import compat
+assert compat.destroy_distributed() is False  # no group: nothing to do
+dist.init_process_group('gloo', init_method='file://{tmp_path}/store', rank=0, world_size=1)
+out = [torch.zeros(1)]
+dist.all_gather(out, torch.ones(1))
+assert compat.destroy_distributed() is True and not dist.is_initialized()
+print('ok')
+'''
+    res = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0 and res.stdout.strip().endswith('ok'), res.stderr[-2000:]

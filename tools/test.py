@@ -20,6 +20,7 @@ from mmengine.registry import HOOKS
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import mammut_det  # noqa: E402,F401  (registers every module, applies compat)
+from mammut_det.compat import destroy_distributed  # noqa: E402
 from mammut_det.engine import restore_tokenizers  # noqa: E402
 from mammut_det.engine.cli import ToolArgumentParser, build_runner, load_config  # noqa: E402
 
@@ -87,6 +88,7 @@ def main() -> None:
     if args.out is not None:
         runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
     runner.test()
+    destroy_distributed()
 
 
 if __name__ == '__main__':

@@ -16,6 +16,7 @@ from mmengine.logging import print_log
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import mammut_det  # noqa: E402,F401  (registers every module, applies compat)
+from mammut_det.compat import destroy_distributed  # noqa: E402
 from mammut_det.engine.cli import ToolArgumentParser, build_runner, load_config  # noqa: E402
 from mammut_det.engine.precision import AMP_DTYPES, apply_amp  # noqa: E402
 
@@ -70,6 +71,7 @@ def main() -> None:
         if osp.exists(last):
             with open(last) as f:
                 runner.logger.info(f'checkpoint saved to {f.read().strip()}')
+    destroy_distributed()
 
 
 if __name__ == '__main__':
