@@ -1,6 +1,7 @@
 """tools/run_experiment.py --quick end to end through the real tools: the report and its files,
 the metric keys of all three detectors, the VQA accuracies of the four initialisations and the
-greedy captions, and a rerun that reuses the finished stages."""
+greedy captions, and a rerun with a second seed that reuses the finished stages and reports means
+and paired intervals."""
 from __future__ import annotations
 
 import json
@@ -37,9 +38,9 @@ LABELS = {'two-pass': '(a) two-pass MaMMUT', 'contrastive': '(b) contrastive onl
           'random': '(c) random initialisation', 'generative': '(d) generative only'}
 
 
-def _run(out: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, 'tools/run_experiment.py', '--quick', '--out-dir', out],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+def _run(out: str, *args: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, 'tools/run_experiment.py', '--quick', '--out-dir', out,
+                           *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     return proc
 
@@ -178,15 +179,21 @@ def test_report_holds_the_vqa_table_and_greedy_captions(experiment):
         assert image.shape[0] > 150 and image.shape[1] > 200 and image.std() > 0.01, png
 
 
-def test_rerun_reuses_finished_stages_and_resumes_a_missing_one(experiment):
+def test_seeds_rerun_reuses_seed_0_resumes_a_missing_stage_and_reports_means_and_intervals(
+        experiment):
+    """``--seeds 2`` in the one-seed run's folder: seed 0's stages are reused (two markers
+    removed as if interrupted there: those rerun), seed 1's run with ``randomness.seed=1``, and
+    the report gives every number's mean and sd over the two seeds and each claim's paired
+    difference with a 95% interval (plumbing: the quick numbers mean nothing)."""
     out, _ = experiment
     redo = ('infer_random', 'test-vqa_generative')
     for name in redo:
         os.remove(osp.join(out, 'stages', f'{name}.json'))  # as if interrupted there
     logs = {n: os.stat(osp.join(out, 'logs', f'{n}.log')).st_mtime_ns for n in STAGES}
     with open(osp.join(out, 'results.json')) as f:
-        before = json.load(f)['vqa']['generative']
-    stdout = _run(out).stdout
+        before = json.load(f)
+    stdout = _run(out, '--seeds', '2').stdout
+    assert '2 seed(s)' in stdout and 'expected: about' in stdout
     for name in STAGES:
         if name not in redo:
             assert f'] {name}: done before' in stdout, name
@@ -195,5 +202,44 @@ def test_rerun_reuses_finished_stages_and_resumes_a_missing_one(experiment):
     assert '] test-vqa_generative: official VQA accuracy' in stdout
     for name in redo:
         assert os.stat(osp.join(out, 'logs', f'{name}.log')).st_mtime_ns > logs[name]
+    seed1 = [n + '.seed1' for n in STAGES if n not in IN_PROCESS and not n.startswith('infer')]
+    for name in seed1:
+        with open(osp.join(out, 'stages', f'{name}.json')) as f:
+            command = json.load(f)['command']
+        if 'tools/train.py' in command:
+            assert command.endswith('randomness.seed=1'), name
+        assert f'--work-dir {out}/{name}' in command, name
     with open(osp.join(out, 'results.json')) as f:
-        assert json.load(f)['vqa']['generative'] == before  # the same weights answer alike
+        results = json.load(f)
+    assert results['vqa']['generative'] == before['vqa']['generative']  # same weights alike
+    assert results['metrics'] == before['metrics']  # the seed-0 tables stay seed 0's
+    seeds = results['seeds']
+    assert seeds['seeds'] == [0, 1] and seeds['level'] == 0.95
+    apr = seeds['numbers']['two-pass']['APr']
+    seed1_apr = json.load(open(osp.join(out, 'stages', 'test_two-pass.seed1.json')))
+    assert apr == pytest.approx([100 * before['metrics']['two-pass']['APr'],
+                                 100 * seed1_apr['outputs']['metrics']['APr']])
+    summary = seeds['summary']['two-pass']['APr']
+    assert summary['mean'] == pytest.approx(sum(apr) / 2)
+    assert summary['sd'] == pytest.approx(abs(apr[0] - apr[1]) / 2 ** 0.5)
+    claims = {(c['arm'], c['base'], c['metric']): c for c in seeds['claims']}
+    # the main job's claims and the VLM-score ones; the ablation arms did not run
+    assert set(claims) == {('two-pass', 'contrastive', 'APr'), ('two-pass', 'random', 'APr'),
+                           ('two-pass', 'contrastive', 'toy VQA accuracy'),
+                           ('two-pass', 'generative', 'toy VQA accuracy'),
+                           ('vlm-pretrained', 'vlm-backbone', 'APr'),
+                           ('vlm-frozen', 'vlm-backbone', 'APr')}
+    c = claims[('two-pass', 'random', 'APr')]
+    diffs = [a - b for a, b in zip(apr, seeds['numbers']['random']['APr'])]
+    half = 12.706 * abs(diffs[0] - diffs[1]) / 2 ** 0.5 / 2 ** 0.5  # t(0.975, 1 dof)
+    assert c['diff'] == pytest.approx(sum(diffs) / 2)
+    assert (c['lo'], c['hi']) == pytest.approx((c['diff'] - half, c['diff'] + half), rel=1e-3)
+    report = open(osp.join(out, 'report.md')).read()
+    assert '| arm | number | mean | sd | seed 0 | seed 1 |' in report
+    assert '| paired difference [95% interval] |' in report
+    row = next(line for line in report.splitlines()
+               if line.startswith('| pretraining (a) vs (b), (c) | APr | (a) two-pass MaMMUT | '
+                                  '(c) random initialisation |'))
+    assert f'{c["diff"]:+.1f} [{c["lo"]:+.1f}, {c["hi"]:+.1f}]' in row
+    assert row.rstrip(' |').endswith(c['verdict'])
+    assert 'python tools/run_experiment.py --quick --seeds 2' in report

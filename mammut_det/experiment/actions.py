@@ -1,6 +1,6 @@
 """What the experiment's in-process stages do (the other stages run the tools): draw the world,
-count what it holds, crop the evaluation boxes, draw the toy VQA set, and hand a training run's
-checkpoint on."""
+count what it holds, crop the evaluation boxes, draw the toy VQA set and the moving-dot clips, and
+hand a training run's checkpoint on."""
 from __future__ import annotations
 
 import json
@@ -16,7 +16,9 @@ import cv2
 from mmengine.config import ConfigDict
 
 from ..registry import TOKENIZERS
-from ..vqa import majority_baseline
+from ..video.toy import make_moving_dataset
+from ..vqa import majority_baseline, make_toy_videoqa
+from .settings import VideoSettings
 from .world import WorldClass, WorldSettings
 from .world_files import is_complete, make_world
 from .world_vqa import VQASettings, check_token_lengths, make_world_vqa
@@ -147,3 +149,15 @@ def write_vqa_set(out_dir: str, world: WorldSettings, s: VQASettings, model: Con
     return dict(questions=types, longest=longest, prompt_limit=limit,
                 baselines={name: {k: b[k] for k in ('answer', 'answers', *keys) if k in b}
                            for name, b in baselines.items()})
+
+
+def write_video_sets(video_dir: str, videoqa_dir: str, s: VideoSettings, log: TextIO) -> dict:
+    """The moving-dot clips of the video arms: the recognition set (``video_dir``: direction of
+    motion, two classes) and the VideoQA set (``videoqa_dir``: other clips, "which way does the
+    dot move?" and "what colour is the dot?")."""
+    start = time.perf_counter()
+    recognition = make_moving_dataset(video_dir, s.num_train, s.num_val, seed=s.seed)
+    videoqa = make_toy_videoqa(videoqa_dir, s.num_train, s.num_val, seed=s.seed + 1)
+    echo(log, f'{s.num_train} + {s.num_val} moving-dot clips in {video_dir}, as many with '
+              f'two questions each in {videoqa_dir}; done in {time.perf_counter() - start:.1f} s')
+    return dict(recognition=recognition, videoqa=videoqa)

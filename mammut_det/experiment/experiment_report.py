@@ -14,6 +14,7 @@ from . import report as rep
 from .actions import echo
 from .generative_report import generative_section
 from .pipeline import schedule_estimate
+from .seeds_report import seeds_section
 from .settings import DETECTION_VARIANTS, VARIANTS, VLM_SETTINGS
 
 if TYPE_CHECKING:
@@ -106,12 +107,13 @@ def render_report(exp: Experiment, markers: dict[str, dict]) -> tuple[str, dict]
     a, b, c = by_key['two-pass'], by_key['contrastive'], by_key['random']
     generative_lines, generative = generative_section(exp, markers)
     timing_lines, timing = timing_section(exp, markers)
+    seeds_lines, seeds = seeds_section(exp, markers) if exp.multi_seed else ([], None)
     results = dict(profile=p.name, metrics=by_key, vlm_score=vlm_rows,
                    retrieval={v.key: retrieval[v.label] for v in VARIANTS if v.pretrain},
                    zero_shot={v.key: zero_shot[v.label] for v in DETECTION_VARIANTS
                               if v.pretrain},
                    **generative, **timing, world=s.to_dict(), vqa_settings=p.vqa.to_dict(),
-                   rare_classes=rare)
+                   rare_classes=rare, **({'seeds': seeds} if seeds else {}))
     freq = {f: [c.name for c in exp.classes if c.frequency == f] for f in 'fcr'}
     lines = [
         f'# MaMMUT open-vocabulary experiment ({p.name} setting)', '',
@@ -138,7 +140,9 @@ def render_report(exp: Experiment, markers: dict[str, dict]) -> tuple[str, dict]
         f'- Held-out folder for inference: {s.num_infer} scenes '
         f'(`{exp.path("world", "infer")}`).',
         '',
-        '## LVIS box AP on the evaluation split (all classes; APr = rare = never boxed)', '',
+        *seeds_lines,
+        '## LVIS box AP on the evaluation split (all classes; APr = rare = never boxed)'
+        + (' (seed 0)' if exp.multi_seed else ''), '',
         rep.markdown_table(table), '',
         f'APr of (a) minus (c): {100 * (a["APr"] - c["APr"]):+.1f} points; '
         f'(a) minus (b): {100 * (a["APr"] - b["APr"]):+.1f} points. AP50 and AP are over all '
@@ -178,8 +182,7 @@ def render_report(exp: Experiment, markers: dict[str, dict]) -> tuple[str, dict]
         *generative_lines,
         *timing_lines, '', '## Reproduce', '',
         '```',
-        f'python tools/run_experiment.py{" --quick" if p.name == "quick" else ""} '
-        f'--out-dir {exp.out}',
+        f'python tools/run_experiment.py{exp.cli_flags()} --out-dir {exp.out}',
         '```', '',
         'or stage by stage, as run here, once the command above has drawn the world '
         '(`make_world` in `mammut_det/experiment/world_files.py`):', '',
