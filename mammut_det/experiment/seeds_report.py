@@ -161,7 +161,8 @@ def seeds_section(exp: Experiment, markers: dict[str, dict]) -> tuple[list[str],
         'the world, the VQA set and the clips are drawn once). For each claim the difference '
         'arm minus the arm it is compared with is taken seed by seed (the same seed in both, '
         f'so what a seed shares cancels) and its mean given with a {pct}% Student-t interval '
-        f'over the {n} paired differences ({n - 1} degrees of freedom). "reproduced": the '
+        f'over the {n} paired differences ({n - 1} degree{"s" * (n > 2)} of freedom). '
+        '"reproduced": the '
         'interval lies on the claimed side of 0; "reversed": on the other; "within noise": it '
         'holds 0. Numbers in %; retrieval R@1 is the mean of image-to-text and text-to-image '
         'recall@1 on the held-out pairs at the end of pretraining.', '',
