@@ -279,6 +279,9 @@ print('loaded', m.scale.tolist())
     assert 'saved () 2.5' in run.stdout and 'loaded [4.0]' in run.stdout
 
 
+# slow: deepspeed.initialize on the CPU JIT-compiles its shared-memory comm op (30-60 s, once per
+# environment: the build flags name the venv's include paths)
+@pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec('deepspeed') is None,
                     reason='deepspeed is not installed')
 def test_deepspeed_refuses_scalar_parameters(tmp_path):

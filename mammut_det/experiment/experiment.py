@@ -13,6 +13,12 @@ tower (the same weights), and trained once more with F-VLM's frozen backbone.
 The generative side: a toy VQA set drawn in the same world; open-ended VQA fine-tuned from (a),
 (b), (c) and (d) generative only (same seed and schedule) and ``tools/test.py`` with the
 official VQA accuracy; greedy captions of held-out images by the pretrained (a) and (d).
+
+Over seeds (``seeds``): every training stage again under ``randomness.seed=k``, its names, work
+dirs and checkpoints ending ``.seed<k>`` (seed 0 keeps the one-seed names). Ablations
+(``ablations``): more pretraining arms, each one change to (a) (:data:`ABLATION_VARIANTS`), with
+the downstream stages their claims need, and the moving-dot video arms (tubes, frames only):
+recognizer -> VideoQA from its encoder; :mod:`.seeds_report` compares them.
 """
 from __future__ import annotations
 
