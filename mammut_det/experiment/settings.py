@@ -165,16 +165,17 @@ def _claims() -> tuple[Claim, ...]:
 
 #: what ``--ablations`` reports, each claim tested on the paired per-seed differences
 CLAIMS = _claims()
-#: CPU seconds a stage of each kind (its name up to ``_``) took on a 2-core x86 CPU machine
-#: (Nov 2026, one torch thread), for the time printed before a run; a stage that ran in the same
-#: folder before is expected to take what it took then
+#: CPU seconds a stage of each kind (its name up to ``_``) took, the median over the stages of
+#: that kind in ``tools/run_experiment.py --ablations`` and ``--quick --ablations --seeds 2`` on a
+#: 2-core x86 CPU machine (Nov 2026, one torch thread), for the time printed before a run; a stage
+#: that ran in the same folder before is expected to take what it took then
 NOMINAL_CPU_SECONDS = {
-    'default': {'world': 6, 'crops': 1, 'vqa_data': 2, 'video_data': 12, 'pretrain': 190,
-                'zeroshot': 7, 'detector': 66, 'test': 12, 'infer': 6, 'vqa': 36,
-                'test-vqa': 7, 'captions': 7, 'video': 18, 'videoqa': 28, 'report': 15},
-    'quick': {'world': 3, 'crops': 1, 'vqa_data': 2, 'video_data': 3, 'pretrain': 12,
-              'zeroshot': 6, 'detector': 10, 'test': 8, 'infer': 5, 'vqa': 8, 'test-vqa': 6,
-              'captions': 6, 'video': 8, 'videoqa': 9, 'report': 10},
+    'default': {'world': 6, 'crops': 1, 'vqa_data': 2, 'video_data': 1, 'pretrain': 182,
+                'zeroshot': 6, 'detector': 60, 'test': 10, 'infer': 5, 'vqa': 34,
+                'test-vqa': 6, 'captions': 6, 'video': 18, 'videoqa': 34, 'report': 2},
+    'quick': {'world': 3, 'crops': 1, 'vqa_data': 1, 'video_data': 1, 'pretrain': 8,
+              'zeroshot': 5, 'detector': 9, 'test': 7, 'infer': 5, 'vqa': 7, 'test-vqa': 5,
+              'captions': 5, 'video': 6, 'videoqa': 7, 'report': 1},
 }
 
 
